@@ -1,0 +1,42 @@
+# Two commands: `make run` starts the whole site, `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_WORKERS ?= 2
+
+.PHONY: run test install lint smoke e2e bench screenshots clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo "Starting web (http://127.0.0.1:8000), worker and beat. Ctrl-C stops all three."
+	@trap 'trap - INT TERM EXIT; kill 0 2>/dev/null' INT TERM EXIT; \
+	$(VENV)/bin/celery -A practice worker --loglevel WARNING --concurrency 2 & \
+	$(VENV)/bin/celery -A practice beat --loglevel WARNING & \
+	$(PY) manage.py runserver 127.0.0.1:8000 --noreload & \
+	wait
+
+lint: install
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+test: lint
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+smoke: install
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m smoke $(PYTEST_ARGS)
+
+bench: install
+	$(PY) manage.py bench --scale small
+
+clean:
+	rm -rf var .pytest_cache

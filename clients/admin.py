@@ -1,0 +1,15 @@
+from django.contrib import admin
+
+from .models import Couple, Partner
+
+
+class PartnerInline(admin.TabularInline):
+    model = Partner
+    extra = 0
+
+
+@admin.register(Couple)
+class CoupleAdmin(admin.ModelAdmin):
+    list_display = ["label", "practice", "counselor", "status"]
+    list_filter = ["practice", "status"]
+    inlines = [PartnerInline]

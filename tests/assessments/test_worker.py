@@ -1,0 +1,20 @@
+import pytest
+from django.db import transaction
+
+from assessments.models import Reminder
+from tests.conftest import make_assignment, wait_for
+
+pytestmark = [pytest.mark.smoke, pytest.mark.worker]
+
+
+def test_an_invitation_travels_through_the_broker_to_a_real_worker_and_is_mailed(world, celery_worker_process):
+    worker = celery_worker_process
+    with transaction.atomic():
+        assignment, _ = make_assignment(world.couple, enqueue=True)
+    invitations = Reminder.objects.filter(response__assignment=assignment, kind=Reminder.Kind.INVITATION)
+    sent = wait_for(lambda: invitations.filter(status=Reminder.Status.SENT).count() == 2, timeout=90)
+    assert sent, worker.output()[-3000:]
+    mails = [p.read_text() for p in worker.mails()]
+    assert len(mails) == 2
+    assert any("To: taylor@example.com" in m for m in mails) and any("To: jordan@example.com" in m for m in mails)
+    assert all("/a/" in m for m in mails)

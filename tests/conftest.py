@@ -1,0 +1,201 @@
+"""Shared fixtures: practices, people and couples, signed-in clients, and a real Celery worker."""
+
+import html
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from assessments.models import Instrument, assign
+from clients.models import Couple, Partner
+from practice.celery import app as celery_app
+from practice.models import Membership, Practice, User
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery"
+
+# Every test process gets its own Celery queue (and, on the file-system broker, its own folders),
+# so parallel test workers never run each other's tasks against the wrong database.
+QUEUE = f"test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{uuid.uuid4().hex[:8]}"
+celery_app.conf.task_default_queue = QUEUE
+if not settings.REDIS_URL:
+    _fs = Path(tempfile.mkdtemp(prefix="celery-fs-"))
+    for sub in ("queue", "processed"):
+        (_fs / sub).mkdir()
+    celery_app.conf.broker_transport_options = {
+        "data_folder_in": str(_fs / "queue"),
+        "data_folder_out": str(_fs / "queue"),
+        "processed_folder": str(_fs / "processed"),
+        "store_processed": False,
+    }
+    os.environ["CELERY_FS_DIR"] = str(_fs)
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def make_practice(name="Riverside", slug=None):
+    return Practice.objects.create(name=name, slug=slug or name.lower().replace(" ", "-"))
+
+
+def make_user(practice, email, role=Membership.Role.COUNSELOR, name=None):
+    user = User.objects.create_user(email, PASSWORD, full_name=name or email.split("@")[0].title())
+    if practice is not None:
+        Membership.objects.create(user=user, practice=practice, role=role)
+    return user
+
+
+def make_couple(
+    counselor, label="Taylor & Jordan", a=("Taylor", "taylor@example.com"), b=("Jordan", "jordan@example.com")
+):
+    couple = Couple.objects.create(practice=counselor.membership.practice, counselor=counselor, label=label)
+    Partner.objects.create(couple=couple, position="A", first_name=a[0], email=a[1])
+    Partner.objects.create(couple=couple, position="B", first_name=b[0], email=b[1])
+    return couple
+
+
+def make_assignment(couple, *, days=7, enqueue=False, now=None):
+    now = now or timezone.now()
+    return assign(
+        couple=couple,
+        instrument=Instrument.current(),
+        due_at=now + timedelta(days=days),
+        by=couple.counselor,
+        now=now,
+        enqueue=enqueue,
+    )
+
+
+def page_text(response):
+    """The response body as a person reads it (entities such as &#x27; unescaped)."""
+    return html.unescape(response.content.decode())
+
+
+def client_for(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+class World:
+    """Two practices: the owner counselor, a colleague, an admin, and an outsider practice."""
+
+    def __init__(self):
+        self.practice = make_practice("Riverside Counseling", "riverside")
+        self.owner = make_user(self.practice, "owner@riverside.example")
+        self.colleague = make_user(self.practice, "colleague@riverside.example")
+        self.admin = make_user(self.practice, "admin@riverside.example", Membership.Role.ADMIN)
+        self.other_practice = make_practice("Elsewhere Therapy", "elsewhere")
+        self.outsider = make_user(self.other_practice, "outsider@elsewhere.example")
+        self.outsider_admin = make_user(self.other_practice, "admin@elsewhere.example", Membership.Role.ADMIN)
+        self.couple = make_couple(self.owner)
+
+
+@pytest.fixture
+def world(db):
+    return World()
+
+
+# --- A real Celery worker ------------------------------------------------------------------
+
+
+def database_url_for_worker():
+    """The URL of the test database this process uses, for a worker subprocess to share."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class Worker:
+    def __init__(self, mail_dir, extra_env=None, concurrency=1):
+        self.mail_dir = Path(mail_dir)
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url_for_worker(),
+            "CELERY_QUEUE": QUEUE,
+            "EMAIL_FILE_PATH": str(self.mail_dir),
+            "DJANGO_SETTINGS_MODULE": "practice.settings",
+            **(extra_env or {}),
+        }
+        if settings.REDIS_URL:
+            env["REDIS_URL"] = settings.REDIS_URL
+        self.env = env
+        self.concurrency = concurrency
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "practice",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                str(self.concurrency),
+                "-Q",
+                QUEUE,
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"{QUEUE}-{uuid.uuid4().hex[:6]}@%h",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def output(self):
+        self.stop()
+        return self.proc.stdout.read() if self.proc and self.proc.stdout else ""
+
+    def mails(self):
+        return sorted(self.mail_dir.glob("*.log")) if self.mail_dir.exists() else []
+
+
+def wait_for(predicate, timeout=60, interval=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    return predicate()
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path):
+    worker = Worker(tmp_path / "mail").start()
+    yield worker
+    worker.stop()

@@ -7,7 +7,7 @@ from .models import Response, ResponseLink, hash_token
 SESSION_KEY = "partner_response_id"
 
 
-def _partner_response(request, response_id):
+def partner_response(request, response_id):
     """The response this browser's partner session is scoped to, or None."""
     if request.session.get(SESSION_KEY) != response_id:
         return None
@@ -52,7 +52,7 @@ def open_link(request, token):
 
 @login_not_required
 def welcome(request, response_id):
-    response = _partner_response(request, response_id)
+    response = partner_response(request, response_id)
     if response is None:
         return _link_problem(
             request,

@@ -339,8 +339,17 @@ class ExportJob(models.Model):
 
 
 def answers_of(response):
-    """The response's answers as {item code: raw value or None}."""
-    return dict(response.answers.values_list("item__code", "value"))
+    """The response's answers as {item code: raw value or None}.
+
+    Raises scoring.ScoringError when an answer belongs to another instrument version's item:
+    scores are only ever computed from answers to the version that was assigned.
+    """
+    rows = list(response.answers.values_list("item__code", "value", "item__instrument_id"))
+    instrument_id = response.assignment.instrument_id
+    foreign = sorted(code for code, _, iid in rows if iid != instrument_id)
+    if foreign:
+        raise scoring.ScoringError(f"answers to items of another instrument version: {', '.join(foreign)}")
+    return {code: value for code, value, _ in rows}
 
 
 def compute_score(response, *, partner_response=None, items=None):

@@ -1,0 +1,144 @@
+import copy
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from assessments import loader
+from assessments.models import Answer, Instrument, Item, Score
+from tests.conftest import make_assignment
+
+pytestmark = pytest.mark.smoke
+
+SHIPPED = loader.INSTRUMENTS_DIR / "connection-v1.json"
+
+
+def shipped():
+    return json.loads(SHIPPED.read_text())
+
+
+def write(directory, name, definition):
+    (directory / name).write_text(json.dumps(definition))
+
+
+def test_the_shipped_instrument_is_loaded_by_migrate_and_reloading_is_idempotent(db):
+    instrument = Instrument.current()
+    assert instrument.label == "connection-v1"
+    count = instrument.items.count()
+    loader.load_all()
+    loader.load_all()
+    assert Instrument.objects.count() == 1 and Item.objects.count() == count == 55
+
+
+def test_changing_a_published_items_text_fails_naming_the_item(db, tmp_path):
+    definition = shipped()
+    definition["sections"][0]["items"][1]["text"] = "A new wording that was never published."
+    changed_id = definition["sections"][0]["items"][1]["id"]
+    write(tmp_path, "connection-v1.json", definition)
+    with pytest.raises(loader.InstrumentError, match=rf"{changed_id} \(text changed\)"):
+        loader.load_all(tmp_path)
+    assert Item.objects.get(code=changed_id).text != "A new wording that was never published."
+
+
+def test_the_load_command_fails_loudly_with_the_same_message(db, tmp_path, monkeypatch):
+    definition = shipped()
+    definition["sections"][0]["items"][0]["reverse"] = not definition["sections"][0]["items"][0]["reverse"]
+    write(tmp_path, "connection-v1.json", definition)
+    monkeypatch.setattr(loader, "INSTRUMENTS_DIR", tmp_path)
+    monkeypatch.setattr(loader.load_all, "__defaults__", (tmp_path,))
+    with pytest.raises(CommandError, match="already published and cannot change"):
+        call_command("load_instruments")
+
+
+def test_a_new_version_loads_beside_the_old_one_and_leaves_its_answers_and_scores_untouched(world, tmp_path):
+    assignment, _ = make_assignment(world.couple)
+    response = assignment.responses.get(partner__position="A")
+    old_items = list(assignment.instrument.items.all())
+    Answer.objects.bulk_create(Answer(response=response, item=item, value=4, seq=1) for item in old_items)
+    from assessments.models import submit
+
+    submit(response)
+    before = Score.objects.get(response=response)
+
+    v2 = shipped()
+    v2["version"] = 2
+    v2["sections"][0]["items"][0]["text"] = "A clearer wording, published as a new version."
+    write(tmp_path, "connection-v1.json", shipped())
+    write(tmp_path, "connection-v2.json", v2)
+    loader.load_all(tmp_path)
+
+    assert Instrument.current().version == 2
+    assignment.refresh_from_db()
+    assert assignment.instrument.version == 1
+    assert Answer.objects.filter(response=response, item__instrument__version=1).count() == len(old_items)
+    after = Score.objects.get(response=response)
+    assert (after.domains, after.connection_index, after.instrument_version) == (
+        before.domains,
+        before.connection_index,
+        1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d["sections"][1]["items"].append(copy.deepcopy(d["sections"][0]["items"][0])), "used twice"),
+        (lambda d: d["sections"][0]["items"][0].update(scale="stars"), "unknown scale"),
+        (lambda d: d["sections"][0]["items"][0].update(domain="romance"), "unknown domain"),
+        (lambda d: d["sections"][-2]["items"][0].update(predicts="PER1"), "not a couple-domain item"),
+        (lambda d: d["norms"].pop("friendship"), "has no norms"),
+    ],
+)
+def test_a_malformed_definition_is_refused_with_a_reason(db, mutate, message):
+    definition = shipped()
+    definition["version"] = 9
+    mutate(definition)
+    with pytest.raises(loader.InstrumentError, match=message):
+        loader.load_definition(definition)
+    assert not Instrument.objects.filter(version=9).exists()
+
+
+def test_recompute_reproduces_every_stored_score_exactly(db, settings, capsys):
+    settings.DEBUG = True
+    call_command("seed_demo")
+    stored = {
+        s.response_id: (s.domains, s.connection_index, s.attunement, s.attunement_exact) for s in Score.objects.all()
+    }
+    assert len(stored) >= 9
+    capsys.readouterr()
+    call_command("recompute_scores", "--check")
+    assert f"{len(stored)} responses recomputed, 0 differ" in capsys.readouterr().out
+    call_command("recompute_scores")
+    again = {
+        s.response_id: (s.domains, s.connection_index, s.attunement, s.attunement_exact) for s in Score.objects.all()
+    }
+    assert again == stored
+
+
+def test_recompute_reports_a_tampered_score_and_repairs_it(db, settings, capsys):
+    settings.DEBUG = True
+    call_command("seed_demo")
+    score = Score.objects.exclude(connection_index=None).first()
+    Score.objects.filter(pk=score.pk).update(connection_index=score.connection_index + 1)
+    with pytest.raises(CommandError, match="differ"):
+        call_command("recompute_scores", "--check")
+    assert f"response {score.response_id}: connection_index" in capsys.readouterr().out
+    call_command("recompute_scores")
+    score.refresh_from_db()
+    assert Score.objects.get(pk=score.pk).connection_index == score.connection_index
+
+
+def test_recompute_refuses_answers_to_another_versions_items(world, tmp_path):
+    v2 = shipped()
+    v2["version"] = 2
+    write(tmp_path, "connection-v2.json", v2)
+    loader.load_all(tmp_path)
+    assignment, _ = make_assignment(world.couple)  # assigned the current version: 2
+    response = assignment.responses.get(partner__position="A")
+    v1_item = Item.objects.get(instrument__version=1, code="COM1")
+    Answer.objects.create(response=response, item=v1_item, value=3)
+    response.submitted_at = response.assignment.assigned_at
+    response.save()
+    with pytest.raises(CommandError, match="another instrument version: COM1"):
+        call_command("recompute_scores")

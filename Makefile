@@ -30,6 +30,7 @@ lint: install
 	$(PY) manage.py makemigrations --check --dry-run
 
 test: lint
+	@command -v chromium >/dev/null 2>&1 || echo "NOTE: no chromium on PATH: the browser tests (tests/e2e) will be skipped. apt-get install chromium to run them."
 	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 smoke: install
@@ -37,6 +38,9 @@ smoke: install
 
 bench: install
 	$(PY) manage.py bench --scale small
+
+screenshots: install
+	SCREENSHOTS=1 $(PY) -m pytest tests/e2e -m e2e -p no:xdist
 
 clean:
 	rm -rf var .pytest_cache

@@ -1,0 +1,295 @@
+"""The benchmark behind `manage.py bench`: a synthetic practice in its own database, measured in
+process through Django's test client with the full middleware stack.
+
+Absolute timings on a shared machine are noise; what holds is a ratio measured in the same run:
+each page against `floor`, a trivial signed-in view through the same middleware.
+"""
+
+import gc
+import hashlib
+import random
+import statistics
+import time
+import tracemalloc
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import connection, reset_queries
+from django.http import HttpResponse
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import include, path
+from django.utils import timezone
+
+from assessments import scoring
+from assessments.models import (
+    Answer,
+    Assignment,
+    Instrument,
+    Reminder,
+    Response,
+    ResponseLink,
+    Score,
+    hash_token,
+    link_token,
+)
+from clients.models import Couple, Partner
+from practice.access import member_required
+from practice.models import Membership, Practice, User
+
+
+@member_required
+def floor(request):
+    """The floor: signed in, through every middleware, no work of its own."""
+    return HttpResponse("ok", content_type="text/plain")
+
+
+urlpatterns = [path("bench/floor/", floor, name="bench_floor"), path("", include("practice.urls"))]
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    counselors: int  # besides the two measured ones (5 and 500 couples)
+    couples_each: int
+    administrations: int
+    samples: int
+    reminders: int
+
+
+SCALES = {
+    "small": Scale("small", counselors=0, couples_each=0, administrations=1, samples=25, reminders=200),
+    "medium": Scale("medium", counselors=8, couples_each=250, administrations=2, samples=40, reminders=500),
+    "large": Scale("large", counselors=38, couples_each=250, administrations=3, samples=60, reminders=1000),
+}
+PASSWORD = "bench-password-not-secret"  # noqa: S105
+
+
+class World:
+    """Ids the measurements need."""
+
+    practice: Practice
+    small_counselor: User
+    big_counselor: User
+    finished_couple: Couple
+    finished_assignment: Assignment
+    open_response: Response
+    open_token: str
+    couples: int = 0
+    answers: int = 0
+
+
+def _values(items, rng, level):
+    out = {}
+    for item in items:
+        if item.safety_code:
+            out[item.code] = 1
+        else:
+            target = 6 - level if item.reverse_keyed else level
+            out[item.code] = min(item.scale_max, max(item.scale_min, round(target + rng.gauss(0, 0.9))))
+    return out
+
+
+def build(scale: Scale, log=print) -> World:
+    """Bulk-insert a synthetic practice. Counselor "small" has 5 couples, "big" has 500."""
+    rng = random.Random(20261126)
+    instrument = Instrument.current()
+    items = list(instrument.items.all())
+    specs = instrument.item_specs(items)
+    norms = instrument.norms()
+    now = timezone.now()
+    world = World()
+    world.practice = Practice.objects.create(name="Bench Practice", slug="bench-practice")
+    counselors = []
+    for i in range(scale.counselors + 2):
+        user = User(email=f"counselor{i}@bench.example", full_name=f"Counselor {i}")
+        user.set_password(PASSWORD)
+        counselors.append(user)
+    User.objects.bulk_create(counselors)
+    counselors = list(User.objects.filter(email__endswith="@bench.example").order_by("id"))
+    Membership.objects.bulk_create(Membership(user=u, practice=world.practice) for u in counselors)
+    world.small_counselor, world.big_counselor = counselors[0], counselors[1]
+    sizes = [5, 500] + [scale.couples_each] * scale.counselors
+
+    couples = [
+        Couple(practice=world.practice, counselor=c, label=f"Couple {c.pk}-{n:04d}", created_at=now)
+        for c, size in zip(counselors, sizes, strict=True)
+        for n in range(size)
+    ]
+    Couple.objects.bulk_create(couples, batch_size=2000)
+    couples = list(Couple.objects.filter(practice=world.practice).order_by("id"))
+    world.couples = len(couples)
+    Partner.objects.bulk_create(
+        (
+            Partner(couple=c, position=pos, first_name=f"{pos}{c.pk}", email=f"{pos.lower()}{c.pk}@bench.example")
+            for c in couples
+            for pos in "AB"
+        ),
+        batch_size=5000,
+    )
+    partners = {(p.couple_id, p.position): p.pk for p in Partner.objects.filter(couple__practice=world.practice)}
+    log(f"  {len(counselors)} counselors, {len(couples)} couples")
+
+    # Assignments: earlier ones completed; the latest completed for 80 %, open for the rest.
+    assignments = []
+    for c in couples:
+        for k in range(scale.administrations):
+            start = now - timedelta(days=60 * (scale.administrations - k) + rng.randint(0, 20))
+            latest = k == scale.administrations - 1
+            roll = rng.random()
+            open_ = latest and roll >= 0.8
+            due = start + timedelta(days=7) if not open_ else now + timedelta(days=rng.choice([-3, 2, 5]))
+            assignments.append(
+                Assignment(
+                    couple=c,
+                    instrument=instrument,
+                    assigned_at=start,
+                    due_at=due,
+                    status=Assignment.Status.OPEN if open_ else Assignment.Status.COMPLETED,
+                    completed_at=None if open_ else start + timedelta(days=3),
+                    both_finished_notified_at=None if open_ else start + timedelta(days=3),
+                )
+            )
+    Assignment.objects.bulk_create(assignments, batch_size=5000)
+    assignments = list(Assignment.objects.filter(couple__practice=world.practice).order_by("id"))
+    responses = [
+        Response(
+            assignment=a,
+            partner_id=partners[(a.couple_id, pos)],
+            order_seed=rng.randrange(2**31),
+            identity_confirmed_at=a.assigned_at,
+            consented_at=a.assigned_at,
+            share_consent=True,
+            started_at=a.assigned_at,
+            submitted_at=a.completed_at if a.status == Assignment.Status.COMPLETED else None,
+            safety_level="none",
+        )
+        for a in assignments
+        for pos in "AB"
+    ]
+    Response.objects.bulk_create(responses, batch_size=5000)
+    responses = list(Response.objects.filter(assignment__couple__practice=world.practice).order_by("id"))
+    nonces = {r.pk: hashlib.sha256(f"bench-{r.pk}".encode()).hexdigest()[:32] for r in responses}
+    ResponseLink.objects.bulk_create(
+        (
+            ResponseLink(response=r, nonce=nonces[r.pk], token_hash=hash_token(link_token(nonces[r.pk])))
+            for r in responses
+        ),
+        batch_size=5000,
+    )
+    log(f"  {len(assignments)} administrations, {len(responses)} responses")
+
+    status = {a.pk: a.status for a in assignments}
+    batch, scores, total = [], [], 0
+    values_by_response = {}
+    for r in responses:
+        values = _values(items, rng, rng.choice([2, 3, 3, 4, 4, 5]))
+        submitted = status[r.assignment_id] == Assignment.Status.COMPLETED
+        chosen = items if submitted else items[: len(items) // 2]
+        batch.extend(Answer(response_id=r.pk, item=i, value=values[i.code], seq=1, updated_at=now) for i in chosen)
+        if submitted:
+            values_by_response[r.pk] = values
+            result = scoring.score_response(specs, values, norms)
+            scores.append(
+                Score(
+                    response_id=r.pk,
+                    instrument_version=instrument.version,
+                    scoring_version=scoring.SCORING_VERSION,
+                    domains=result.domains,
+                    connection_index=result.connection_index,
+                    straightlined=result.straightlined,
+                )
+            )
+        if len(batch) >= 50_000:
+            Answer.objects.bulk_create(batch, batch_size=10_000)
+            total += len(batch)
+            batch = []
+    Answer.objects.bulk_create(batch, batch_size=10_000)
+    total += len(batch)
+    Score.objects.bulk_create(scores, batch_size=5000)
+    world.answers = total
+    log(f"  {total} answers, {len(scores)} scores")
+
+    small_couples = [c for c in couples if c.counselor_id == world.small_counselor.pk]
+    finished = next(a for a in assignments if a.couple_id in {c.pk for c in small_couples} and a.status == "completed")
+    world.finished_assignment = finished
+    world.finished_couple = next(c for c in small_couples if c.pk == finished.couple_id)
+    open_response = next(r for r in responses if status[r.assignment_id] == Assignment.Status.OPEN)
+    world.open_response = open_response
+    world.open_token = link_token(nonces[open_response.pk])
+    return world
+
+
+def sample(fn, samples, warmup=5):
+    """Median and p95 in milliseconds, and the query count of one call."""
+    for _ in range(warmup):
+        fn()
+    with CaptureQueriesContext(connection) as ctx:
+        fn()
+    queries = len(ctx.captured_queries)
+    times = []
+    gc.disable()
+    try:
+        for _ in range(samples):
+            start = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - start) * 1000)
+    finally:
+        gc.enable()
+    reset_queries()
+    times.sort()
+    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+    return {"median_ms": round(statistics.median(times), 3), "p95_ms": round(p95, 3), "queries": queries}
+
+
+def get(client, url, expect=200):
+    def run():
+        response = client.get(url)
+        if response.status_code != expect:
+            raise RuntimeError(f"GET {url} answered {response.status_code}, expected {expect}")
+        if hasattr(response, "streaming_content"):
+            for _ in response.streaming_content:
+                pass
+
+    return run
+
+
+def signed_in(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def measure_memory(fn):
+    """Peak traced memory (MB) while fn runs; returns (result, peak_mb)."""
+    tracemalloc.start()
+    try:
+        result = fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return result, peak / 2**20
+
+
+def ratio(results, floor_ms):
+    for value in results.values():
+        value["ratio_to_floor"] = round(value["median_ms"] / floor_ms, 2) if floor_ms else None
+    return results
+
+
+def reminder_backlog(world, count):
+    """One due reminder for each of up to `count` unfinished responses, for the sweep measurement."""
+    now = timezone.now()
+    open_responses = list(
+        Response.objects.filter(assignment__couple__practice=world.practice, submitted_at__isnull=True)
+        .order_by("id")
+        .values_list("id", flat=True)[:count]
+    )
+    Reminder.objects.bulk_create(
+        (
+            Reminder(response_id=rid, kind=Reminder.Kind.MANUAL, sequence=999, due_at=now - timedelta(minutes=1))
+            for rid in open_responses
+        ),
+        batch_size=5000,
+    )
+    return len(open_responses)

@@ -1,0 +1,229 @@
+"""python manage.py bench [--scale small|medium|large] [--json]
+
+Builds a synthetic practice in a separate database (never the real one), measures every page
+through Django's test client with the full middleware stack, and prints a table (or one JSON
+object). See docs/performance.md for what the numbers mean.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import connection
+from django.test.utils import override_settings
+from django.urls import reverse
+from django.utils import timezone
+
+from assessments.models import Answer, Reminder, Response, submit
+from practice import bench
+
+
+class Command(BaseCommand):
+    help = "Benchmark the main pages against the framework's floor, on a synthetic practice in its own database."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--scale", choices=sorted(bench.SCALES), default="small")
+        parser.add_argument(
+            "--json", action="store_true", dest="as_json", help="Print one JSON object instead of a table."
+        )
+        parser.add_argument("--skip-worker", action="store_true", help="Leave out the reminder sweep measurement.")
+
+    def handle(self, *args, scale, as_json, skip_worker, **options):
+        self.quiet = as_json
+        spec = bench.SCALES[scale]
+        db = connection.settings_dict
+        vendor = connection.vendor
+        if vendor == "sqlite":
+            db["TEST"]["NAME"] = str(Path(settings.VAR_DIR) / "bench.sqlite3")
+        else:
+            db["TEST"]["NAME"] = f"{db['NAME']}_bench"
+        self.log(f"Building the {scale} practice in {db['TEST']['NAME']} ({vendor}) ...")
+        old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+        try:
+            started = time.perf_counter()
+            world = bench.build(spec, log=self.log)
+            self.log(f"  built in {time.perf_counter() - started:.1f} s")
+            with override_settings(ROOT_URLCONF="practice.bench", DEBUG=False):
+                report = self.measure(world, spec, skip_worker)
+        finally:
+            connection.creation.destroy_test_db(old_name, verbosity=0)
+        report = {"scale": scale, "database": vendor, **report}
+        if as_json:
+            self.stdout.write(json.dumps(report, indent=2))
+        else:
+            self.table(report)
+
+    def log(self, line):
+        if not self.quiet:
+            self.stdout.write(line)
+        else:
+            self.stderr.write(line)
+
+    def measure(self, world, spec, skip_worker):
+        n = spec.samples
+        small = bench.signed_in(world.small_counselor)
+        big = bench.signed_in(world.big_counselor)
+        couple, assignment = world.finished_couple, world.finished_assignment
+        pages = {
+            "floor": bench.get(small, "/bench/floor/"),
+            "caseload_5": bench.get(small, reverse("clients:caseload")),
+            "caseload_500": bench.get(big, reverse("clients:caseload")),
+            "couple": bench.get(small, reverse("clients:couple_detail", args=[couple.pk])),
+            "comparison": bench.get(small, reverse("clients:comparison", args=[couple.pk, assignment.pk])),
+        }
+        results = {}
+        for name, fn in pages.items():
+            self.log(f"  measuring {name} ...")
+            results[name] = bench.sample(fn, n)
+        results["save_answer"] = self.save_answer(world, n)
+        results["submit"] = self.submit(world, n)
+        bench.ratio(results, results["floor"]["median_ms"])
+        report = {"results": results, "export_answers_csv": self.export(world)}
+        report["reminder_sweep"] = {"per_s": None} if skip_worker else self.sweep(world, spec)
+        return report
+
+    def save_answer(self, world, n):
+        self.log("  measuring save_answer ...")
+        from django.test import Client
+
+        client = Client()
+        client.get(reverse("assessments:open_link", args=[world.open_token]))
+        response = world.open_response
+        items = list(response.assignment.instrument.items.filter(scored=True))
+        url = reverse("assessments:save_answer", args=[response.pk])
+        state = {"seq": 10}
+
+        def run():
+            state["seq"] += 1
+            item = items[state["seq"] % len(items)]
+            reply = client.post(url, {"item": item.code, "value": 1 + state["seq"] % 5, "seq": state["seq"]})
+            if reply.status_code >= 300:
+                raise RuntimeError(f"save_answer answered {reply.status_code}")
+
+        return bench.sample(run, n)
+
+    def submit(self, world, n):
+        """submit() with scoring, on unfinished responses whose answers are completed first."""
+        self.log("  measuring submit ...")
+        candidates = list(
+            Response.objects.filter(assignment__couple__practice=world.practice, submitted_at__isnull=True)
+            .exclude(pk=world.open_response.pk)
+            .select_related("assignment__instrument")
+            .order_by("id")[: n + 5]
+        )
+        for response in candidates:
+            items = list(response.assignment.instrument.items.all())
+            have = set(response.answers.values_list("item_id", flat=True))
+            Answer.objects.bulk_create(
+                Answer(response=response, item=i, value=3, seq=1) for i in items if i.pk not in have
+            )
+        queue = iter(candidates)
+
+        def run():
+            if not submit(next(queue)):
+                raise RuntimeError("submit did not submit")
+
+        return bench.sample(run, n, warmup=5)
+
+    def export(self, world):
+        self.log("  measuring export_answers_csv ...")
+        from assessments import exports
+
+        def consume():
+            rows = 0
+            for chunk in exports.stream_csv("answers", practice=world.practice):
+                rows += chunk.count("\n")
+            return rows - 1  # header
+
+        started = time.perf_counter()
+        rows, peak_mb = bench.measure_memory(consume)
+        elapsed = time.perf_counter() - started
+        # tracemalloc slows Python down; time a second, untraced pass for the rate.
+        started = time.perf_counter()
+        consume()
+        elapsed = time.perf_counter() - started
+        return {"rows": rows, "rows_per_s": round(rows / elapsed), "peak_mb": round(peak_mb, 1)}
+
+    def sweep(self, world, spec):
+        """Due reminders claimed and sent per second by one real worker process."""
+        from assessments.tasks import sweep_reminders
+
+        count = bench.reminder_backlog(world, spec.reminders)
+        self.log(f"  measuring reminder_sweep over {count} reminders with one worker ...")
+        db = connection.settings_dict
+        if connection.vendor == "sqlite":
+            url = f"sqlite:///{db['NAME']}"
+        else:
+            url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        queue = f"bench-{os.getpid()}"
+        mail = tempfile.mkdtemp(prefix="bench-mail-")
+        env = {**os.environ, "DATABASE_URL": url, "CELERY_QUEUE": queue, "EMAIL_FILE_PATH": mail}
+        from practice.celery import app
+
+        app.conf.task_default_queue = queue
+        worker = subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "practice",
+                "worker",
+                "-Q",
+                queue,
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"{queue}@%h",
+            ],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(3)  # let the worker connect before the clock starts
+            sent = Reminder.objects.filter(response__assignment__couple__practice=world.practice, kind="manual")
+            started = time.perf_counter()
+            sweep_reminders.delay()
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                done = sent.exclude(status__in=[Reminder.Status.SCHEDULED, Reminder.Status.CLAIMED]).count()
+                if done >= count:
+                    break
+                time.sleep(0.1)
+            elapsed = time.perf_counter() - started
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+        delivered = sent.filter(status=Reminder.Status.SENT).count()
+        return {
+            "reminders": count,
+            "sent": delivered,
+            "per_s": round(delivered / elapsed, 1),
+            "at": timezone.now().isoformat(),
+        }
+
+    def table(self, report):
+        self.stdout.write(f"\nScale {report['scale']} on {report['database']}\n")
+        self.stdout.write(f"{'page':<16}{'median ms':>11}{'p95 ms':>10}{'queries':>9}{'× floor':>9}")
+        for name, r in report["results"].items():
+            self.stdout.write(
+                f"{name:<16}{r['median_ms']:>11.2f}{r['p95_ms']:>10.2f}{r['queries']:>9}{r['ratio_to_floor']:>9.2f}"
+            )
+        e = report["export_answers_csv"]
+        self.stdout.write(f"\nexport_answers_csv: {e['rows']} rows, {e['rows_per_s']} rows/s, peak {e['peak_mb']} MB")
+        s = report["reminder_sweep"]
+        self.stdout.write(f"reminder_sweep: {s.get('per_s')} reminders/s ({s.get('sent')} of {s.get('reminders')})")
+        self.stdout.write(json.dumps({"ratios": {k: v["ratio_to_floor"] for k, v in report["results"].items()}}))

@@ -220,6 +220,15 @@ def build(scale: Scale, log=print) -> World:
     return world
 
 
+def database_url(settings_dict):
+    """A DATABASE_URL naming the database this connection uses, for a worker subprocess to share."""
+    db = settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{host}:{port}/{db['NAME']}"
+
+
 def sample(fn, samples, warmup=5):
     """Median and p95 in milliseconds, and the query count of one call."""
     for _ in range(warmup):

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from assessments.models import Instrument, assign
 from clients.models import Couple, Partner
+from practice.bench import database_url
 from practice.celery import app as celery_app
 from practice.models import Membership, Practice, User
 
@@ -113,10 +114,7 @@ def world(db):
 
 def database_url_for_worker():
     """The URL of the test database this process uses, for a worker subprocess to share."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return database_url(connection.settings_dict)
 
 
 class Worker:

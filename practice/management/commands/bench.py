@@ -156,11 +156,7 @@ class Command(BaseCommand):
 
         count = bench.reminder_backlog(world, spec.reminders)
         self.log(f"  measuring reminder_sweep over {count} reminders with one worker ...")
-        db = connection.settings_dict
-        if connection.vendor == "sqlite":
-            url = f"sqlite:///{db['NAME']}"
-        else:
-            url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        url = bench.database_url(connection.settings_dict)
         queue = f"bench-{os.getpid()}"
         mail = tempfile.mkdtemp(prefix="bench-mail-")
         env = {**os.environ, "DATABASE_URL": url, "CELERY_QUEUE": queue, "EMAIL_FILE_PATH": mail}

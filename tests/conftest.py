@@ -31,12 +31,13 @@ QUEUE = f"test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{uuid.uuid4().hex
 celery_app.conf.task_default_queue = QUEUE
 if not settings.REDIS_URL:
     _fs = Path(tempfile.mkdtemp(prefix="celery-fs-"))
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (_fs / sub).mkdir()
     celery_app.conf.broker_transport_options = {
         "data_folder_in": str(_fs / "queue"),
         "data_folder_out": str(_fs / "queue"),
         "processed_folder": str(_fs / "processed"),
+        "control_folder": str(_fs / "control"),
         "store_processed": False,
     }
     os.environ["CELERY_FS_DIR"] = str(_fs)

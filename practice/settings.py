@@ -186,6 +186,8 @@ if EMAIL_HOST:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = Path(env_str("EMAIL_FILE_PATH") or VAR_DIR / "mail")
+# An explicit backend class wins (a provider's API backend, or a test backend in a worker).
+EMAIL_BACKEND = env_str("EMAIL_BACKEND") or EMAIL_BACKEND
 
 # Celery: Redis when REDIS_URL is set, else kombu's file-system transport under var/ so that a
 # real worker and beat run with no server at all.

@@ -103,7 +103,7 @@ def unsubscribe(request, token):
     partner = reminders.partner_for_unsubscribe(token)
     if partner is None:
         return _unsubscribe_problem(request)
-    form = ConfirmForm(request.POST or None)
+    form = ConfirmForm(request.POST if request.method == "POST" else None)
     done = partner.reminders_unsubscribed_at is not None
     if request.method == "POST" and form.is_valid():
         if reminders.unsubscribe(partner):

@@ -551,15 +551,12 @@ class PartnerPanel:
 
 def _line(reminder, partner, practice, now):
     label = reminder.get_kind_display()
-    name = partner.first_name
     if reminder.status == Reminder.Status.SENT:
         return ReminderLine(reminder, "sent", reminder.sent_at, f"{label} sent")
     if reminder.status == Reminder.Status.FAILED:
-        return ReminderLine(
-            reminder, "failed", reminder.claimed_at, f"Reminder to {name} failed: {reminder.last_error}"
-        )
+        return ReminderLine(reminder, "failed", reminder.claimed_at, f"{label} failed: {reminder.last_error}")
     if reminder.status == Reminder.Status.SKIPPED:
-        why = f": {reminder.last_error}" if reminder.last_error else ""
+        why = f": {reminder.last_error}" if reminder.last_error else " (not needed)"
         return ReminderLine(reminder, "skipped", reminder.due_at, f"{label} not sent{why}")
     if reminder.status == Reminder.Status.CLAIMED:
         return ReminderLine(reminder, "sending", reminder.claimed_at, f"{label} being sent")
@@ -584,6 +581,9 @@ def panel(assignment, *, now=None):
     for response in responses:
         partner = response.partner
         rows = reminders.get(response.pk, [])
+        if response.submitted_at is not None:
+            # What was planned for after they finished simply did not happen: no need to list it.
+            rows = [r for r in rows if r.status != Reminder.Status.SKIPPED or r.due_at <= response.submitted_at]
         lines = [_line(r, partner, practice, now) for r in rows]
         manual = [r.due_at for r in rows if r.kind == Reminder.Kind.MANUAL]
         blocked = ""
@@ -600,7 +600,11 @@ def panel(assignment, *, now=None):
                 response=response,
                 partner=partner,
                 lines=lines,
-                failures=[line for line in lines if line.state == "failed"],
+                failures=[
+                    f"Reminder to {partner.first_name} failed: {line.reminder.last_error}"
+                    for line in lines
+                    if line.state == "failed"
+                ],
                 can_remind=not blocked,
                 remind_blocked=blocked,
             )

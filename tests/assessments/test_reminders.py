@@ -272,7 +272,7 @@ def test_a_bounced_address_is_recorded_in_words_for_the_counselor(world, refusin
     reminder.refresh_from_db()
     assert reminder.status == Reminder.Status.FAILED and reminder.attempts == 1
     (jordan,) = [p for p in reminders.panel(assignment) if p.partner.first_name == "Jordan"]
-    assert [line.text for line in jordan.failures] == ["Reminder to Jordan failed: address rejected"]
+    assert jordan.failures == ["Reminder to Jordan failed: address rejected"]
 
 
 def test_transient_mail_errors_retry_with_bounded_backoff_then_fail_after_five_tries(world, refusing):

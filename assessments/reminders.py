@@ -48,7 +48,7 @@ AUTOMATIC = (Reminder.Kind.REMINDER_1, Reminder.Kind.REMINDER_2, Reminder.Kind.B
 
 def send_lease():
     """How long a sender may hold a row: longer than any SMTP conversation the time limit allows."""
-    return timedelta(seconds=min(MAX_COUNTDOWN, 2 * settings.EMAIL_TIMEOUT + 5))
+    return timedelta(seconds=min(MAX_COUNTDOWN, 2 * settings.EMAIL_TIMEOUT + 3))
 
 
 def send_time_limit():

@@ -21,7 +21,7 @@ from tests.conftest import QUEUE, Worker, make_assignment, make_couple, wait_for
 
 pytestmark = pytest.mark.worker
 
-# A short mail timeout makes the send lease 7 s and the send task's hard time limit 5 s in workers;
+# A short mail timeout makes the send lease 5 s and the send task's hard time limit 3 s in workers;
 # a killed pool process is noticed after 2 s instead of 10.
 WORKER_ENV = {
     "EMAIL_TIMEOUT": "1",

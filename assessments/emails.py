@@ -47,9 +47,7 @@ def send_partner_reminder(reminder, token):
     assignment = response.assignment
     practice = assignment.couple.practice
     unsubscribe = unsubscribe_url(response.partner)
-    headers = {"Message-ID": reminder_message_id(reminder)}
-    if reminder.kind != "invitation":
-        headers["List-Unsubscribe"] = f"<{unsubscribe}>"
+    headers = {"Message-ID": reminder_message_id(reminder), "List-Unsubscribe": f"<{unsubscribe}>"}
     send(
         to=response.partner.email,
         subject=partner_subject(reminder),

@@ -184,7 +184,8 @@ def test_a_reminder_e_mail_has_text_and_html_practice_due_date_link_and_unsubscr
     assert message.extra_headers["Message-ID"] == f"<reminder-{reminder.pk}-reminder_1-0@127.0.0.1>"
     assert "/stop-reminders/" in message.extra_headers["List-Unsubscribe"]
     assert "Jordan" not in message.body  # nothing about the other partner
-    assert invitation.pk != reminder.pk
+    assert reminders.send(invitation.pk).status == "sent"
+    assert "/stop-reminders/" in mail.outbox[1].body and "has invited you" in mail.outbox[1].body
 
 
 def test_the_same_reminder_sent_twice_goes_out_once(world):

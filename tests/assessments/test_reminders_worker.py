@@ -8,10 +8,12 @@ import os
 import signal
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from assessments import reminders
 from assessments.models import Assignment, Reminder, submit
@@ -217,3 +219,30 @@ def test_a_rolled_back_transaction_enqueues_nothing(couples, workers):
     with transaction.atomic():
         make_assignment(couples[1], enqueue=True)
     assert queue_size() == before + 2  # the same code, committed, does enqueue its two invitations
+
+
+@pytest.mark.smoke
+def test_a_worker_sends_nothing_in_quiet_hours_and_everything_due_after_they_end(couples, workers):
+    practice = couples[0].practice
+    now = timezone.localtime(timezone.now(), practice.tz)
+    # Quiet hours around the real present moment, so the worker's own clock is inside them.
+    practice.quiet_hours_start = (now - timedelta(hours=1)).time()
+    practice.quiet_hours_end = (now + timedelta(hours=1)).time()
+    practice.save()
+    assignments = [make_assignment(c)[0] for c in couples]
+    rows = invitations(*assignments)
+    workers.start(concurrency=2)
+    assert reminders.sweep().claimed == []
+    for row in rows:
+        send_reminder.delay(row.pk)  # sent straight to the worker, as assign() does
+    queued = Reminder.objects.filter(pk__in=[r.pk for r in rows], status=Reminder.Status.SCHEDULED)
+    assert wait_for(lambda: queue_size() == 0, timeout=20)
+    time.sleep(1)
+    assert workers.messages() == [] and queued.count() == 4
+    # The morning comes: quiet hours now ended an hour ago.
+    practice.quiet_hours_start = (now - timedelta(hours=3)).time()
+    practice.quiet_hours_end = (now - timedelta(hours=1)).time()
+    practice.save()
+    assert len(reminders.sweep().claimed) == 4
+    settle(workers, rows, 4)
+    assert len(workers.messages()) == 4

@@ -122,10 +122,13 @@ def enqueue_due_on_commit(assignment):
     """Send the invitations as soon as the transaction that created them commits."""
     from .tasks import send_reminder
 
-    ids = Reminder.objects.filter(
+    rows = Reminder.objects.filter(
         response__assignment=assignment, kind=Reminder.Kind.INVITATION, status=Reminder.Status.SCHEDULED
-    ).values_list("id", flat=True)
-    for reminder_id in list(ids):
+    )
+    ids = list(rows.values_list("id", flat=True))
+    # Marked queued, so the next sweep does not enqueue them a second time.
+    Reminder.objects.filter(pk__in=ids, claimed_at__isnull=True).update(claimed_at=timezone.now())
+    for reminder_id in ids:
         send_reminder.delay_on_commit(reminder_id)
 
 
@@ -480,7 +483,7 @@ def remind_now(response, *, now=None):
         try:
             with transaction.atomic():
                 reminder = Reminder.objects.create(
-                    response=response, kind=Reminder.Kind.MANUAL, sequence=sequence, due_at=now
+                    response=response, kind=Reminder.Kind.MANUAL, sequence=sequence, due_at=now, claimed_at=now
                 )
         except IntegrityError:
             raise RefusedError(f"A reminder to {partner.first_name} was just sent.") from None

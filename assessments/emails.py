@@ -1,15 +1,28 @@
-"""The e-mails partners and counselors receive. Never a clinical detail in any of them."""
+"""The e-mails partners and counselors receive. Never a clinical detail in any of them.
+
+Each partner reminder carries a Message-ID derived from the reminder row, so the rare second
+copy of a reminder (a worker killed after the mail server accepted it, docs/reminders.md) has
+the same Message-ID as the first and mail providers and clients can fold the two.
+"""
+
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
 
 
-def send(*, to, subject, template, context):
+def mail_domain():
+    return urlsplit(settings.SITE_URL).hostname or "localhost"
+
+
+def send(*, to, subject, template, context, headers=None):
     context = {**context, "site_url": settings.SITE_URL}
     text = render_to_string(f"emails/{template}.txt", context)
     html = render_to_string(f"emails/{template}.html", context)
-    message = EmailMultiAlternatives(subject=subject, body=text, to=[to])
+    message = EmailMultiAlternatives(subject=subject, body=text, to=[to], headers=headers or {})
     message.attach_alternative(html, "text/html")
     message.send()
 
@@ -18,12 +31,23 @@ def partner_subject(reminder):
     practice = reminder.response.assignment.couple.practice.name
     if reminder.kind == "invitation":
         return f"{practice}: your Connection Assessment"
+    if reminder.kind == "overdue":
+        return f"{practice}: your Connection Assessment is still open"
     return f"{practice}: a reminder about your Connection Assessment"
 
 
+def reminder_message_id(reminder):
+    return f"<reminder-{reminder.pk}-{reminder.kind}-{reminder.sequence}@{mail_domain()}>"
+
+
 def send_partner_reminder(reminder, token):
+    from .reminders import unsubscribe_url
+
     response = reminder.response
     assignment = response.assignment
+    practice = assignment.couple.practice
+    unsubscribe = unsubscribe_url(response.partner)
+    headers = {"Message-ID": reminder_message_id(reminder), "List-Unsubscribe": f"<{unsubscribe}>"}
     send(
         to=response.partner.email,
         subject=partner_subject(reminder),
@@ -31,12 +55,18 @@ def send_partner_reminder(reminder, token):
         context={
             "reminder": reminder,
             "partner": response.partner,
-            "practice": assignment.couple.practice,
+            "practice": practice,
             "counselor": assignment.couple.counselor,
-            "due_at": assignment.due_at,
+            "due_at": timezone.localtime(assignment.due_at, practice.tz),
             "link": response.link_url(token),
+            "unsubscribe_url": unsubscribe,
         },
+        headers=headers,
     )
+
+
+def _couple_url(couple):
+    return settings.SITE_URL + reverse("clients:couple_detail", args=[couple.pk])
 
 
 def send_counselor_both_finished(assignment):
@@ -45,5 +75,27 @@ def send_counselor_both_finished(assignment):
         to=couple.counselor.email,
         subject=f"{couple.practice.name}: both partners have finished",
         template="counselor_both_finished",
-        context={"assignment": assignment, "couple": couple, "counselor": couple.counselor},
+        context={"assignment": assignment, "couple": couple, "counselor": couple.counselor, "url": _couple_url(couple)},
+        headers={"Message-ID": f"<both-finished-{assignment.pk}@{mail_domain()}>"},
+    )
+
+
+def send_counselor_overdue(assignment):
+    couple = assignment.couple
+    practice = couple.practice
+    waiting = [r.partner for r in assignment.responses.select_related("partner") if r.submitted_at is None]
+    send(
+        to=couple.counselor.email,
+        subject=f"{practice.name}: an assessment is past its due date",
+        template="counselor_overdue",
+        context={
+            "assignment": assignment,
+            "couple": couple,
+            "counselor": couple.counselor,
+            "practice": practice,
+            "waiting": waiting,
+            "due_at": timezone.localtime(assignment.due_at, practice.tz),
+            "url": _couple_url(couple),
+        },
+        headers={"Message-ID": f"<overdue-{assignment.pk}@{mail_domain()}>"},
     )

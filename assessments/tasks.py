@@ -1,17 +1,16 @@
 """Celery tasks. Each takes ids, re-checks the world, and calls plain functions.
 
 Reminders are database rows; the beat sweep claims due rows with a conditional update and
-enqueues one send per row, so no task is ever scheduled far in the future.
+enqueues one send per row, so no task is ever scheduled far in the future: the longest
+countdown anywhere is ``reminders.MAX_COUNTDOWN`` (four minutes). Sends are idempotent first;
+``acks_late`` and ``reject_on_worker_lost`` (settings) then make a killed worker's task redone.
 """
 
 import logging
 
 from celery import shared_task
-from django.db import transaction
-from django.utils import timezone
 
-from . import emails
-from .models import Assignment, Reminder
+from . import reminders
 
 log = logging.getLogger(__name__)
 
@@ -19,69 +18,39 @@ log = logging.getLogger(__name__)
 @shared_task
 def sweep_reminders():
     """Claim due reminders and enqueue one send task each. Safe to run in parallel."""
-    now = timezone.now()
-    claimed = []
-    for reminder_id in Reminder.objects.due(now).values_list("id", flat=True)[:500]:
-        # The conditional update is the claim: of two racing sweeps only one changes the row.
-        if Reminder.objects.filter(id=reminder_id, status=Reminder.Status.SCHEDULED).update(
-            status=Reminder.Status.CLAIMED, claimed_at=now
-        ):
-            claimed.append(reminder_id)
-    for reminder_id in claimed:
-        send_reminder.delay(reminder_id)
-    return len(claimed)
+    result = reminders.sweep()
+    return {"claimed": len(result.claimed), "skipped": result.skipped, "released": result.released}
 
 
-@shared_task
-def send_reminder(reminder_id):
-    """Send one reminder at most once."""
-    now = timezone.now()
-    # Invitations are enqueued straight from assign(); claim them here the same way.
-    Reminder.objects.filter(id=reminder_id, status=Reminder.Status.SCHEDULED, due_at__lte=now).update(
-        status=Reminder.Status.CLAIMED, claimed_at=now
-    )
-    with transaction.atomic():
-        reminder = (
-            Reminder.objects.select_for_update(of=("self",))
-            .select_related("response__partner", "response__assignment__couple__practice")
-            .filter(id=reminder_id, status=Reminder.Status.CLAIMED)
-            .first()
-        )
-        if reminder is None:
-            return "not claimed"
-        response = reminder.response
-        assignment = response.assignment
-        if (
-            assignment.status != Assignment.Status.OPEN
-            or response.submitted_at is not None
-            or assignment.couple.reminders_paused
-            or (reminder.kind != Reminder.Kind.INVITATION and response.partner.reminders_unsubscribed_at)
-        ):
-            reminder.status = Reminder.Status.SKIPPED
-            reminder.save(update_fields=["status"])
-            return "skipped"
-        token = response.live_token()
-        if token is None:
-            reminder.status = Reminder.Status.SKIPPED
-            reminder.last_error = "The link was revoked."
-            reminder.save(update_fields=["status", "last_error"])
-            return "skipped"
-        reminder.attempts += 1
-        emails.send_partner_reminder(reminder, token)
-        reminder.status = Reminder.Status.SENT
-        reminder.sent_at = timezone.now()
-        reminder.save(update_fields=["status", "sent_at", "attempts"])
-    return "sent"
+@shared_task(bind=True, max_retries=None, time_limit=reminders.send_time_limit())
+def send_reminder(self, reminder_id):
+    """Send one reminder at most once per take; retry mail errors with backoff and jitter."""
+    outcome = reminders.send(reminder_id)
+    if outcome.retry_in is not None:
+        # "busy": another sender holds the row; look again when its lease ends. "retry": a
+        # transient mail error. Both stay far below five minutes.
+        raise self.retry(countdown=min(outcome.retry_in, reminders.MAX_COUNTDOWN))
+    return outcome.status
 
 
-@shared_task
-def notify_both_finished(assignment_id):
-    """Tell the counselor, once, that both partners have finished."""
-    now = timezone.now()
-    if not Assignment.objects.filter(pk=assignment_id, both_finished_notified_at__isnull=True).update(
-        both_finished_notified_at=now
-    ):
-        return "already sent"
-    assignment = Assignment.objects.select_related("couple__counselor", "couple__practice").get(pk=assignment_id)
-    emails.send_counselor_both_finished(assignment)
-    return "sent"
+def _notify(task, assignment_id, what):
+    try:
+        return reminders.notify_counselor(assignment_id, what)
+    except Exception as exc:
+        permanent, words = reminders.classify(exc)
+        log.warning("Counselor notice %s for assignment %s failed: %s", what, assignment_id, words)
+        if permanent or task.request.retries >= reminders.MAX_ATTEMPTS - 1:
+            return "failed"
+        raise task.retry(countdown=reminders.backoff(task.request.retries + 1)) from exc
+
+
+@shared_task(bind=True, max_retries=reminders.MAX_ATTEMPTS)
+def notify_counselor(self, assignment_id, what):
+    """The counselor's "both finished" or "overdue" e-mail, once per assignment."""
+    return _notify(self, assignment_id, what)
+
+
+@shared_task(bind=True, max_retries=reminders.MAX_ATTEMPTS)
+def notify_both_finished(self, assignment_id):
+    """Tell the counselor, once, that both partners have finished (enqueued by submit())."""
+    return _notify(self, assignment_id, "both_finished")

@@ -186,6 +186,8 @@ if EMAIL_HOST:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = Path(env_str("EMAIL_FILE_PATH") or VAR_DIR / "mail")
+# An explicit backend class wins (a provider's API backend, or a test backend in a worker).
+EMAIL_BACKEND = env_str("EMAIL_BACKEND") or EMAIL_BACKEND
 
 # Celery: Redis when REDIS_URL is set, else kombu's file-system transport under var/ so that a
 # real worker and beat run with no server at all.
@@ -209,6 +211,8 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Seconds before a killed pool process's task counts as lost (and is handed out again).
+CELERY_WORKER_LOST_WAIT = env_int("CELERY_WORKER_LOST_WAIT", 10)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -1,0 +1,268 @@
+"""What the counselor and the partner do with reminders: Remind now, pause, stop reminders, settings."""
+
+import datetime
+from datetime import timedelta
+
+import pytest
+from django.template.loader import render_to_string
+from django.test import Client, RequestFactory
+from django.urls import reverse
+from django.utils import timezone
+
+from assessments import reminders
+from assessments.models import Reminder, submit
+from practice.models import AuditEvent
+from tests.conftest import client_for, make_assignment, page_text
+
+pytestmark = pytest.mark.smoke
+
+
+def response_of(assignment, position):
+    return assignment.responses.select_related("partner").get(partner__position=position)
+
+
+def remind_url(response):
+    return reverse("assessments:remind_now", args=[response.pk])
+
+
+def pause_url(couple):
+    return reverse("assessments:pause_reminders", args=[couple.pk])
+
+
+def manual_rows(response):
+    return Reminder.objects.filter(response=response, kind=Reminder.Kind.MANUAL)
+
+
+# --- Remind now -------------------------------------------------------------------------
+
+
+def test_counselor_reminds_a_partner_now_and_it_is_enqueued_on_commit_and_audited(
+    world, django_capture_on_commit_callbacks
+):
+    assignment, _ = make_assignment(world.couple)
+    taylor = response_of(assignment, "A")
+    with django_capture_on_commit_callbacks() as enqueued:
+        answer = client_for(world.owner).post(remind_url(taylor), follow=True)
+    assert answer.status_code == 200
+    text = page_text(answer)
+    assert "Reminder to Taylor" in text
+    assert manual_rows(taylor).count() == 1
+    assert len(enqueued) == 1
+    assert AuditEvent.objects.filter(action="reminder.remind_now", object_id=str(taylor.pk)).count() == 1
+
+
+def test_a_second_remind_now_within_twelve_hours_is_refused_with_a_clear_message(world):
+    assignment, _ = make_assignment(world.couple)
+    taylor = response_of(assignment, "A")
+    client = client_for(world.owner)
+    client.post(remind_url(taylor))
+    answer = client.post(remind_url(taylor), follow=True)
+    assert "Taylor was reminded less than 12 hours ago" in page_text(answer)
+    assert manual_rows(taylor).count() == 1
+
+
+def test_remind_now_for_a_partner_who_finished_says_so(world):
+    assignment, _ = make_assignment(world.couple)
+    taylor = response_of(assignment, "A")
+    submit(taylor)
+    answer = client_for(world.owner).post(remind_url(taylor), follow=True)
+    assert "Taylor has already finished." in page_text(answer)
+    assert not manual_rows(taylor).exists()
+
+
+def test_remind_now_over_htmx_returns_the_panel_with_the_notice(world):
+    assignment, _ = make_assignment(world.couple)
+    taylor = response_of(assignment, "A")
+    client = client_for(world.owner)
+    answer = client.post(remind_url(taylor), HTTP_HX_REQUEST="true")
+    assert answer.status_code == 200
+    text = page_text(answer)
+    assert f'id="reminders-{assignment.pk}"' in text and "Reminder to Taylor" in text
+    assert "Taylor was reminded less than 12 hours ago." in text  # the button is gone for now
+    again = client.post(remind_url(taylor), HTTP_HX_REQUEST="true")
+    assert again.status_code == 409 and "less than 12 hours ago" in page_text(again)
+
+
+@pytest.mark.parametrize("who", ["colleague", "outsider", "outsider_admin", "admin"])
+def test_only_the_couples_counselor_can_remind_a_partner(world, who):
+    assignment, _ = make_assignment(world.couple)
+    taylor = response_of(assignment, "A")
+    answer = client_for(getattr(world, who)).post(remind_url(taylor))
+    assert answer.status_code == 404
+    assert not manual_rows(taylor).exists()
+
+
+def test_remind_now_needs_a_post_and_a_sign_in(world):
+    assignment, _ = make_assignment(world.couple)
+    taylor = response_of(assignment, "A")
+    assert client_for(world.owner).get(remind_url(taylor)).status_code == 405
+    anonymous = Client().post(remind_url(taylor))
+    assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
+    assert not manual_rows(taylor).exists()
+
+
+# --- Pause ------------------------------------------------------------------------------
+
+
+def test_counselor_pauses_and_resumes_a_couples_reminders_and_both_are_audited(world):
+    client = client_for(world.owner)
+    answer = client.post(pause_url(world.couple), {"paused": "1"}, follow=True)
+    assert "Reminders are paused for this couple." in page_text(answer)
+    world.couple.refresh_from_db()
+    assert world.couple.reminders_paused
+    client.post(pause_url(world.couple), {"paused": "1"})  # a double click changes nothing more
+    client.post(pause_url(world.couple), {"paused": "0"})
+    world.couple.refresh_from_db()
+    assert not world.couple.reminders_paused
+    actions = list(AuditEvent.objects.filter(object_id=str(world.couple.pk)).values_list("action", flat=True))
+    assert sorted(a for a in actions if "reminders" in a) == ["couple.reminders_paused", "couple.reminders_resumed"]
+
+
+def test_pausing_over_htmx_redraws_the_panel_with_a_resume_button(world):
+    assignment, _ = make_assignment(world.couple)
+    answer = client_for(world.owner).post(
+        pause_url(world.couple), {"paused": "1", "assignment": assignment.pk}, HTTP_HX_REQUEST="true"
+    )
+    text = page_text(answer)
+    assert "Resume reminders" in text and "Reminders are paused for this couple" in text
+
+
+@pytest.mark.parametrize("who", ["colleague", "outsider", "outsider_admin"])
+def test_nobody_but_the_counselor_can_pause_a_couples_reminders(world, who):
+    answer = client_for(getattr(world, who)).post(pause_url(world.couple), {"paused": "1"})
+    assert answer.status_code == 404
+    world.couple.refresh_from_db()
+    assert not world.couple.reminders_paused
+
+
+# --- Stop reminders (the partner's link) ------------------------------------------------------
+
+
+def test_a_partner_stops_reminders_with_a_post_after_a_get_that_changes_nothing(world):
+    partner = world.couple.partners.get(position="B")
+    url = reverse("assessments:unsubscribe", args=[reminders.unsubscribe_token(partner)])
+    client = Client()
+    page = client.get(url)
+    assert page.status_code == 200 and "Stop reminders?" in page_text(page)
+    partner.refresh_from_db()
+    assert partner.reminders_unsubscribed_at is None  # a mail scanner's GET does nothing
+    done = client.post(url, follow=True)
+    assert "Reminders stopped" in page_text(done) and "every answer you already gave is kept" in page_text(done)
+    partner.refresh_from_db()
+    assert partner.reminders_unsubscribed_at is not None
+    client.post(url)  # again: recorded once
+    events = AuditEvent.objects.filter(action="partner.reminders_unsubscribed", object_id=str(partner.pk))
+    assert events.count() == 1 and events.get().practice == world.practice
+
+
+def test_a_tampered_or_foreign_stop_link_is_a_readable_404(world):
+    token = reminders.unsubscribe_token(world.couple.partners.get(position="A"))
+    for bad in (token[:-3] + "abc", "x"):
+        answer = Client().post(reverse("assessments:unsubscribe", args=[bad]))
+        assert answer.status_code == 404
+        assert "We don't recognise this link" in page_text(answer)
+    assert not world.couple.partners.filter(reminders_unsubscribed_at__isnull=False).exists()
+
+
+def test_the_counselor_sees_that_a_partner_stopped_reminders_and_cannot_remind_them(world):
+    assignment, _ = make_assignment(world.couple)
+    partner = world.couple.partners.get(position="B")
+    Client().post(reverse("assessments:unsubscribe", args=[reminders.unsubscribe_token(partner)]))
+    text = render_panel(world, assignment)
+    assert "Jordan unsubscribed from reminders on" in text
+    answer = client_for(world.owner).post(remind_url(response_of(assignment, "B")), follow=True)
+    assert "Jordan unsubscribed from reminders, so none can be sent." in page_text(answer)
+
+
+# --- The panel ------------------------------------------------------------------------------
+
+
+def render_panel(world, assignment, **extra):
+    request = RequestFactory().get("/")
+    request.user = world.owner
+    return render_to_string("assessments/_reminders_panel.html", {"assignment": assignment, **extra}, request=request)
+
+
+def test_the_panel_shows_per_partner_what_was_sent_what_is_scheduled_and_failures_in_words(world):
+    now = timezone.now()
+    assignment, _ = make_assignment(world.couple, now=now - timedelta(days=3))
+    a, b = response_of(assignment, "A"), response_of(assignment, "B")
+    Reminder.objects.filter(response=a, kind="invitation").update(status="sent", sent_at=now - timedelta(days=3))
+    Reminder.objects.filter(response=b, kind="invitation").update(status="failed", last_error="address rejected")
+    submit(a)
+    text = render_panel(world, assignment)
+    assert "Reminder to Jordan failed: address rejected" in text
+    assert "Invitation sent" in text
+    assert "Second reminder scheduled" in text  # Jordan's, still ahead
+    assert "Second reminder" not in text.split("Jordan")[0]  # Taylor's, due after finishing: not listed
+    assert "finished" in text
+    assert text.count("Remind Jordan now") == 1 and "Remind Taylor now" not in text
+    assert "Pause reminders" in text
+
+
+def test_the_panel_costs_two_queries_plus_the_couple(world, django_assert_num_queries):
+    assignment, _ = make_assignment(world.couple)
+    from assessments.models import Assignment
+
+    fresh = Assignment.objects.select_related("couple__practice").get(pk=assignment.pk)
+    # 1. the responses with their partners, 2. every reminder of the assignment.
+    with django_assert_num_queries(2):
+        render_panel(world, fresh)
+
+
+def test_the_panel_of_an_overdue_assessment_says_so(world):
+    assignment, _ = make_assignment(world.couple, now=timezone.now() - timedelta(days=9), days=7)
+    assert "Past its due date" in render_panel(world, assignment)
+
+
+# --- The practice's reminder settings ---------------------------------------------------------
+
+
+def test_a_practice_admin_changes_the_policy_and_quiet_hours(world):
+    url = reverse("assessments:reminder_policy")
+    client = client_for(world.admin)
+    assert "Quiet hours start" in page_text(client.get(url))
+    answer = client.post(
+        url,
+        {
+            "first_after_days": "3",
+            "second_after_days": "",
+            "before_due_days": "2",
+            "overdue_notice": "",
+            "quiet_hours_start": "20:00",
+            "quiet_hours_end": "09:00",
+        },
+        follow=True,
+    )
+    assert "Reminder settings saved" in page_text(answer)
+    world.practice.refresh_from_db()
+    assert world.practice.reminder_policy == {"after_days": [3], "before_due_days": 2, "overdue_notice": False}
+    assert world.practice.quiet_hours_start == datetime.time(20, 0)
+    assert AuditEvent.objects.filter(action="practice.reminder_policy").count() == 1
+
+
+def test_a_second_reminder_before_the_first_is_a_form_error_and_nothing_changes(world):
+    answer = client_for(world.admin).post(
+        reverse("assessments:reminder_policy"),
+        {"first_after_days": "5", "second_after_days": "2", "quiet_hours_start": "21:00", "quiet_hours_end": "8:00"},
+    )
+    assert answer.status_code == 200
+    assert "The second reminder must come after the first." in page_text(answer)
+    world.practice.refresh_from_db()
+    assert world.practice.reminder_policy["after_days"] == [2, 5]
+
+
+@pytest.mark.parametrize("who", ["owner", "colleague"])
+def test_counselors_cannot_change_the_reminder_policy(world, who):
+    assert client_for(getattr(world, who)).get(reverse("assessments:reminder_policy")).status_code == 403
+
+
+def test_an_admin_of_another_practice_changes_only_their_own(world):
+    client_for(world.outsider_admin).post(
+        reverse("assessments:reminder_policy"),
+        {"first_after_days": "1", "quiet_hours_start": "22:00", "quiet_hours_end": "7:00"},
+    )
+    world.practice.refresh_from_db()
+    world.other_practice.refresh_from_db()
+    assert world.practice.reminder_policy["after_days"] == [2, 5]
+    assert world.other_practice.reminder_policy["after_days"] == [1]

@@ -1,0 +1,248 @@
+"""Reminders through real Celery workers on the real broker, counting the e-mails actually written.
+
+Each worker writes mail to files; a message is counted by its Message-ID line. On Redis these run
+in the full suite; the ones marked smoke run again on SQLite and the file-system broker.
+"""
+
+import os
+import signal
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from assessments import reminders
+from assessments.models import Assignment, Reminder, submit
+from assessments.tasks import notify_both_finished, send_reminder, sweep_reminders
+from practice.celery import app as celery_app
+from tests.conftest import QUEUE, Worker, make_assignment, make_couple, wait_for
+
+pytestmark = pytest.mark.worker
+
+# A short mail timeout makes the send lease 5 s and the send task's hard time limit 3 s in workers;
+# a killed pool process is noticed after 2 s instead of 10.
+WORKER_ENV = {
+    "EMAIL_TIMEOUT": "1",
+    "CELERY_WORKER_LOST_WAIT": "2",
+    "EMAIL_BACKEND": "tests.assessments.reminder_backends.SlowOnceBackend",
+}
+
+
+class Workers:
+    """Real worker processes sharing one mail folder."""
+
+    def __init__(self, tmp_path):
+        self.mail_dir = tmp_path / "mail"
+        self.flag = tmp_path / "slow-mail"
+        self.started = []
+
+    def start(self, count=1, concurrency=2, **env):
+        for _ in range(count):
+            extra = {**WORKER_ENV, "SLOW_MAIL_FLAG": str(self.flag), **env}
+            self.started.append(Worker(self.mail_dir, extra_env=extra, concurrency=concurrency).start())
+        return self
+
+    def stop(self):
+        for worker in self.started:  # all shut down at once (each finishes its running task first)
+            if worker.proc.poll() is None:
+                worker.proc.terminate()
+        for worker in self.started:
+            worker.stop()
+
+    def output(self):
+        return "\n".join(w.output()[-3000:] for w in self.started)
+
+    def messages(self):
+        """Every message written, as (recipient, Message-ID) pairs."""
+        found = []
+        for path in sorted(self.mail_dir.glob("*.log")) if self.mail_dir.exists() else []:
+            to = None
+            for line in path.read_text().splitlines():
+                if line.startswith("To: "):
+                    to = line[4:].strip()
+                elif line.startswith("Message-ID: "):
+                    found.append((to, line[12:].strip()))
+        return found
+
+
+def queue_size():
+    with celery_app.connection_for_write() as conn:
+        return conn.default_channel.queue_declare(queue=QUEUE, durable=True, auto_delete=False).message_count
+
+
+def purge_queue():
+    with celery_app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(QUEUE)
+
+
+@pytest.fixture
+def workers(transactional_db, tmp_path):
+    group = Workers(tmp_path)
+    yield group
+    group.stop()
+    purge_queue()
+
+
+@pytest.fixture
+def couples(transactional_db, world):
+    """Two couples of the owner in a practice without quiet hours (the tests run at any hour)."""
+    world.practice.quiet_hours_start = world.practice.quiet_hours_end
+    world.practice.save()
+    other = make_couple(world.owner, "Sam & Alex", ("Sam", "sam@example.com"), ("Alex", "alex@example.com"))
+    return [world.couple, other]
+
+
+def invitations(*assignments):
+    return list(
+        Reminder.objects.filter(response__assignment__in=assignments, kind=Reminder.Kind.INVITATION).order_by("pk")
+    )
+
+
+def settle(group, rows, expected_sent):
+    """Wait until the rows are sent and the queue is drained, then stop the workers (warm)."""
+    query = Reminder.objects.filter(pk__in=[r.pk for r in rows], status=Reminder.Status.SENT)
+    done = wait_for(lambda: query.count() == expected_sent and queue_size() == 0, timeout=40)
+    time.sleep(1)  # duplicates still executing finish (the warm shutdown below waits for them too)
+    group.stop()
+    assert done, group.output()
+
+
+@pytest.mark.smoke
+def test_a_send_task_delivered_twice_sends_each_reminder_once(couples, workers):
+    assignment, _ = make_assignment(couples[0])
+    rows = invitations(assignment)
+    workers.start(concurrency=2, MAIL_DELAY_SECONDS="0.5")
+    for row in rows:
+        send_reminder.delay(row.pk)
+        send_reminder.delay(row.pk)
+    settle(workers, rows, 2)
+    sent = workers.messages()
+    assert sorted(to for to, _ in sent) == ["jordan@example.com", "taylor@example.com"]
+    assert len({mid for _, mid in sent}) == 2
+
+
+def test_two_workers_racing_over_the_same_tasks_send_each_reminder_once(couples, workers):
+    assignments = [make_assignment(c)[0] for c in couples]
+    rows = invitations(*assignments)
+    workers.start(count=2, concurrency=2, MAIL_DELAY_SECONDS="0.3")
+    for _ in range(3):
+        for row in rows:
+            send_reminder.delay(row.pk)
+    settle(workers, rows, 4)
+    assert sorted(to for to, _ in workers.messages()) == sorted(
+        ["taylor@example.com", "jordan@example.com", "sam@example.com", "alex@example.com"]
+    )
+
+
+@pytest.mark.smoke
+def test_two_beats_sweeping_at_the_same_moment_send_each_reminder_once(couples, workers):
+    assignments = [make_assignment(c)[0] for c in couples]
+    rows = invitations(*assignments)
+    workers.start(concurrency=2)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def beat():
+        try:
+            barrier.wait()
+            results.append(sweep_reminders.apply().get())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=beat) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(r["claimed"] for r in results) == 4
+    settle(workers, rows, 4)
+    assert len(workers.messages()) == 4
+
+
+@pytest.mark.smoke
+def test_a_worker_killed_in_the_middle_of_a_send_is_taken_over_and_the_reminder_goes_once(couples, workers):
+    assignment, _ = make_assignment(couples[0])
+    row = invitations(assignment)[0]
+    workers.flag.write_text("stall the next send")
+    workers.start(count=2, concurrency=1)
+    send_reminder.delay(row.pk)
+    started = Path(str(workers.flag) + ".started")
+    assert wait_for(lambda: started.exists() and started.read_text(), timeout=20), workers.output()
+    os.kill(int(started.read_text()), signal.SIGKILL)  # the pool process inside the SMTP call
+    assert Reminder.objects.get(pk=row.pk).status == Reminder.Status.CLAIMED
+    settle(workers, [row], 1)
+    assert [to for to, _ in workers.messages()] == ["taylor@example.com"]
+    row.refresh_from_db()
+    assert row.attempts == 2  # the killed take and the one that took over
+
+
+@pytest.mark.smoke
+def test_both_partners_submitting_in_the_same_second_gives_the_counselor_one_e_mail(couples, workers):
+    assignment, _ = make_assignment(couples[0])
+    workers.start(concurrency=2)
+    responses = list(assignment.responses.all())
+    barrier = threading.Barrier(2)
+
+    def answer(response):
+        try:
+            barrier.wait()
+            submit(response)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=answer, args=(r,)) for r in responses]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    notify_both_finished.delay(assignment.pk)  # and a stray duplicate on top
+    flagged = Assignment.objects.filter(pk=assignment.pk, both_finished_notified_at__isnull=False)
+    assert wait_for(lambda: flagged.exists() and len(workers.messages()) >= 1, timeout=30), workers.output()
+    time.sleep(1)
+    workers.stop()
+    assert [to for to, _ in workers.messages()] == ["owner@riverside.example"]
+    assert Reminder.objects.filter(response__assignment=assignment, status=Reminder.Status.SCHEDULED).count() == 0
+
+
+@pytest.mark.smoke
+def test_a_rolled_back_transaction_enqueues_nothing(couples, workers):
+    before = queue_size()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        assignment, _ = make_assignment(couples[0], enqueue=True)
+        reminders.remind_now(assignment.responses.first())
+        raise RuntimeError("the counselor's request failed half way")
+    assert queue_size() == before
+    with transaction.atomic():
+        make_assignment(couples[1], enqueue=True)
+    assert queue_size() == before + 2  # the same code, committed, does enqueue its two invitations
+
+
+@pytest.mark.smoke
+def test_a_worker_sends_nothing_in_quiet_hours_and_everything_due_after_they_end(couples, workers):
+    practice = couples[0].practice
+    now = timezone.localtime(timezone.now(), practice.tz)
+    # Quiet hours around the real present moment, so the worker's own clock is inside them.
+    practice.quiet_hours_start = (now - timedelta(hours=1)).time()
+    practice.quiet_hours_end = (now + timedelta(hours=1)).time()
+    practice.save()
+    assignments = [make_assignment(c)[0] for c in couples]
+    rows = invitations(*assignments)
+    workers.start(concurrency=2)
+    assert reminders.sweep().claimed == []
+    for row in rows:
+        send_reminder.delay(row.pk)  # sent straight to the worker, as assign() does
+    queued = Reminder.objects.filter(pk__in=[r.pk for r in rows], status=Reminder.Status.SCHEDULED)
+    assert wait_for(lambda: queue_size() == 0, timeout=20)
+    time.sleep(1)
+    assert workers.messages() == [] and queued.count() == 4
+    # The morning comes: quiet hours now ended an hour ago.
+    practice.quiet_hours_start = (now - timedelta(hours=3)).time()
+    practice.quiet_hours_end = (now - timedelta(hours=1)).time()
+    practice.save()
+    assert len(reminders.sweep().claimed) == 4
+    settle(workers, rows, 4)
+    assert len(workers.messages()) == 4

@@ -85,3 +85,6 @@ def notify_both_finished(assignment_id):
     assignment = Assignment.objects.select_related("couple__counselor", "couple__practice").get(pk=assignment_id)
     emails.send_counselor_both_finished(assignment)
     return "sent"
+
+
+from .export_tasks import *  # noqa: E402,F401,F403

@@ -109,6 +109,19 @@ def _memo(format_time):
     return formatted
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text):
+    """Text a spreadsheet will not run as a formula: a leading = + - @ gets a quote in front.
+
+    Only for free text people typed (an e-mail at sign-in, a name); ids and codes never start so.
+    """
+    if isinstance(text, str) and text.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
 def _num(value):
     return "" if value is None else value
 
@@ -286,7 +299,7 @@ class ExportRequest:
                 ]
             else:
                 assignment_id, couple_id, partner, counselor, version, status, *times, reminders = values
-                counselor = pseudo("csl", counselor) if deid else counselor
+                counselor = pseudo("csl", counselor) if deid else spreadsheet_safe(counselor)
                 yield [
                     *ids(assignment_id, couple_id),
                     partner,

@@ -470,10 +470,10 @@ def _audit_csv(events):
         writer.writerow(
             [
                 event.at.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                event.actor_label,
+                exports.spreadsheet_safe(event.actor_label),
                 event.action,
                 event.object_type,
-                event.object_id,
+                exports.spreadsheet_safe(event.object_id),
                 event.ip or "",
                 json.dumps(event.detail, sort_keys=True) if event.detail else "",
             ]

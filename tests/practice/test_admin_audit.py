@@ -91,3 +91,12 @@ def test_audit_events_refuse_updates_and_deletes(world):
 @pytest.mark.parametrize("name", ["practice:audit_log", "practice:audit_export"])
 def test_counselors_cannot_read_the_audit_log(world, name):
     assert client_for(world.owner).get(reverse(name)).status_code == 403
+
+
+def test_a_formula_typed_at_sign_in_cannot_run_in_the_auditors_spreadsheet(world):
+    AuditEvent.objects.create(
+        practice=world.practice, actor_label='=HYPERLINK("http://evil.example")', action="auth.sign_in_failed"
+    )
+    rows = read_csv(streamed(client_for(world.admin).get(reverse("practice:audit_export"))))
+    labels = [r[1] for r in rows[1:] if r[2] == "auth.sign_in_failed"]
+    assert labels == ['\'=HYPERLINK("http://evil.example")']

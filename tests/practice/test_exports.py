@@ -262,3 +262,15 @@ def test_date_helpers_accept_a_single_day(data):
     rows = read_csv(run_export("scores", "--practice", "riverside", "--start", str(today), "--end", str(today)))
     assert len(rows) == 5
     assert date.fromisoformat(str(today))
+
+
+def test_exports_page_lists_recent_jobs_with_a_fixed_number_of_queries(data, django_assert_num_queries):
+    for kind in ("answers", "scores", "completion"):
+        ExportJob.objects.create(practice=data.practice, requested_by=data.admin, kind=kind, format="csv")
+    ExportJob.objects.create(practice=data.other_practice, requested_by=data.outsider_admin, kind="x", format="csv")
+    client = client_for(data.admin)
+    # session, user + membership + practice, counselor choices, recent jobs with who asked,
+    # then the session save (savepoint, update, release)
+    with django_assert_num_queries(7):
+        page = page_text(client.get(reverse("practice:exports")))
+    assert page.count("· Queued") == 3

@@ -54,3 +54,6 @@ def notify_counselor(self, assignment_id, what):
 def notify_both_finished(self, assignment_id):
     """Tell the counselor, once, that both partners have finished (enqueued by submit())."""
     return _notify(self, assignment_id, "both_finished")
+
+
+from .export_tasks import *  # noqa: E402,F401,F403

@@ -1,5 +1,12 @@
+import datetime
+import zoneinfo
+
 from django import forms
 from django.contrib.auth import forms as auth_forms
+from django.contrib.auth import password_validation
+from django.utils import timezone
+
+from .models import AuditEvent, Membership, Practice, User
 
 
 class SignInForm(auth_forms.AuthenticationForm):
@@ -16,3 +23,266 @@ class SignInForm(auth_forms.AuthenticationForm):
 
 class PasswordResetForm(auth_forms.PasswordResetForm):
     email = forms.EmailField(label="E-mail", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+
+
+# --- Practice admin --------------------------------------------------------------------------
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="E-mail", max_length=254)
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.COUNSELOR)
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip().lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError(
+                "An account with this e-mail already exists. A person belongs to one practice only; "
+                "if they were deactivated here, reactivate them from the list instead."
+            )
+        return email
+
+
+class AcceptInvitationForm(forms.Form):
+    full_name = forms.CharField(label="Your full name", max_length=150)
+    password1 = forms.CharField(
+        label="Choose a password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html,
+    )
+    password2 = forms.CharField(
+        label="The same password again", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+    def __init__(self, *args, email, **kwargs):
+        self.email = email
+        super().__init__(*args, **kwargs)
+        self.fields["password1"].help_text = password_validation.password_validators_help_text_html()
+
+    def clean(self):
+        cleaned = super().clean()
+        one, two = cleaned.get("password1"), cleaned.get("password2")
+        if one and two and one != two:
+            self.add_error("password2", "The two passwords differ. Type the same password twice.")
+        elif one:
+            candidate = User(email=self.email, full_name=cleaned.get("full_name", ""))
+            try:
+                password_validation.validate_password(one, candidate)
+            except forms.ValidationError as exc:
+                self.add_error("password1", exc)
+        return cleaned
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
+class TransferForm(forms.Form):
+    """Move one, some or all of a counselor's couples to another active counselor of the practice."""
+
+    to = forms.ModelChoiceField(queryset=User.objects.none(), label="New counselor", empty_label="Choose…")
+    all_couples = forms.BooleanField(required=False, label="All of their couples")
+    couples = forms.ModelMultipleChoiceField(
+        queryset=None, required=False, widget=forms.CheckboxSelectMultiple, label="Or only these couples"
+    )
+
+    def __init__(self, *args, practice, source, **kwargs):
+        from clients.models import Couple
+
+        super().__init__(*args, **kwargs)
+        self.source = source
+        self.fields["to"].queryset = (
+            User.objects.filter(membership__practice=practice, is_active=True)
+            .exclude(pk=source.pk)
+            .order_by("full_name", "email")
+        )
+        self.fields["couples"].queryset = Couple.objects.filter(practice=practice, counselor=source).order_by("label")
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("all_couples") and not cleaned.get("couples"):
+            raise forms.ValidationError("Tick “All of their couples” or choose at least one couple.")
+        return cleaned
+
+    def chosen(self):
+        if self.cleaned_data.get("all_couples"):
+            return list(self.fields["couples"].queryset)
+        return list(self.cleaned_data["couples"])
+
+
+def _time_zone_choices():
+    return [(z, z) for z in sorted(zoneinfo.available_timezones()) if "/" in z or z == "UTC"]
+
+
+def _day_list(value):
+    try:
+        days = sorted({int(part) for part in value.replace(" ", "").split(",") if part})
+    except ValueError:
+        raise forms.ValidationError("Write whole numbers of days separated by commas, such as 2, 5.") from None
+    if any(d < 1 or d > 60 for d in days):
+        raise forms.ValidationError("Each reminder must come 1 to 60 days after the invitation.")
+    return days
+
+
+class PracticeSettingsForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(choices=_time_zone_choices)
+    reminder_after_days = forms.CharField(
+        label="Reminders, days after the invitation",
+        required=False,
+        help_text="Comma-separated, e.g. 2, 5. Leave empty for no reminders after the invitation.",
+    )
+    reminder_before_due_days = forms.IntegerField(
+        label="Reminder before the due date (days)", min_value=0, max_value=14, help_text="0 for none."
+    )
+    reminder_overdue_notice = forms.BooleanField(label="Send one notice when an assessment is overdue", required=False)
+
+    class Meta:
+        model = Practice
+        fields = [
+            "name",
+            "time_zone",
+            "default_due_days",
+            "link_grace_days",
+            "quiet_hours_start",
+            "quiet_hours_end",
+            "require_two_factor",
+        ]
+        labels = {
+            "default_due_days": "Default due period (days)",
+            "link_grace_days": "Links keep working after the due date for (days)",
+            "quiet_hours_start": "Quiet hours start (no e-mails from)",
+            "quiet_hours_end": "Quiet hours end",
+            "require_two_factor": "Staff must use two-factor sign-in",
+        }
+        widgets = {
+            "quiet_hours_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "quiet_hours_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        policy = self.instance.reminder_policy or {}
+        self.fields["reminder_after_days"].initial = ", ".join(str(d) for d in policy.get("after_days", []))
+        self.fields["reminder_before_due_days"].initial = policy.get("before_due_days", 0)
+        self.fields["reminder_overdue_notice"].initial = policy.get("overdue_notice", False)
+        self.fields["default_due_days"].validators.append(_between(1, 90))
+        self.fields["link_grace_days"].validators.append(_between(0, 90))
+
+    def clean_reminder_after_days(self):
+        return _day_list(self.cleaned_data.get("reminder_after_days") or "")
+
+    def save(self, commit=True):
+        practice = super().save(commit=False)
+        practice.reminder_policy = {
+            **(practice.reminder_policy or {}),
+            "after_days": self.cleaned_data["reminder_after_days"],
+            "before_due_days": self.cleaned_data["reminder_before_due_days"],
+            "overdue_notice": self.cleaned_data["reminder_overdue_notice"],
+        }
+        if commit:
+            practice.save()
+        return practice
+
+
+def _between(low, high):
+    def check(value):
+        if value is not None and not low <= value <= high:
+            raise forms.ValidationError(f"Choose a number from {low} to {high}.")
+
+    return check
+
+
+class DateRangeForm(forms.Form):
+    """A period of calendar days; the end may not come before the start."""
+
+    start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end and end < start:
+            raise forms.ValidationError("The end date is before the start date. Choose an end on or after the start.")
+        return cleaned
+
+
+class PeriodForm(DateRangeForm):
+    def period(self):
+        """(start, end) with the last 90 days as the default."""
+        today = timezone.localdate()
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        end = data.get("end") or today
+        start = data.get("start") or min(end, today) - datetime.timedelta(days=89)
+        return start, end
+
+
+class ExportForm(DateRangeForm):
+    kind = forms.ChoiceField(
+        label="What",
+        choices=[
+            ("answers", "Answers (long: one row per answer)"),
+            ("scores", "Scores (wide: one row per response)"),
+            ("completion", "Completion (one row per response)"),
+            ("codebook", "Codebook (the instrument's data dictionary)"),
+        ],
+        widget=forms.RadioSelect,
+        initial="scores",
+    )
+    format = forms.ChoiceField(choices=[("csv", "CSV"), ("xlsx", "Excel (XLSX)")], initial="csv")
+    counselor = forms.ModelChoiceField(
+        queryset=User.objects.none(), required=False, empty_label="All counselors", label="Counselor"
+    )
+    deidentified = forms.BooleanField(
+        required=False,
+        label="De-identified",
+        help_text="Ids become pseudonyms that hold only within this file; no names or e-mails; dates without times.",
+    )
+
+    def __init__(self, *args, practice, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["counselor"].queryset = User.objects.filter(membership__practice=practice).order_by(
+            "full_name", "email"
+        )
+
+
+class AuditFilterForm(DateRangeForm):
+    action = forms.ChoiceField(required=False, choices=[("", "Any action")])
+    actor = forms.ModelChoiceField(queryset=User.objects.none(), required=False, empty_label="Anyone")
+
+    def __init__(self, *args, practice, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.practice = practice
+        self.fields["actor"].queryset = User.objects.filter(membership__practice=practice).order_by(
+            "full_name", "email"
+        )
+        actions = AuditEvent.objects.filter(practice=practice).order_by("action").values_list("action", flat=True)
+        self.fields["action"].choices = [("", "Any action"), *((a, a) for a in actions.distinct())]
+
+    def events(self):
+        events = AuditEvent.objects.filter(practice=self.practice).select_related("actor")
+        data = self.cleaned_data if self.is_valid() else {}
+        if data.get("action"):
+            events = events.filter(action=data["action"])
+        if data.get("actor"):
+            events = events.filter(actor=data["actor"])
+        tz = self.practice.tz
+        if data.get("start"):
+            events = events.filter(at__gte=datetime.datetime.combine(data["start"], datetime.time(), tz))
+        if data.get("end"):
+            after = data["end"] + datetime.timedelta(days=1)
+            events = events.filter(at__lt=datetime.datetime.combine(after, datetime.time(), tz))
+        return events
+
+
+class CoupleDeleteForm(forms.Form):
+    confirm = forms.CharField(label="Type the couple's name to confirm", max_length=120)
+
+    def __init__(self, *args, couple, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.couple = couple
+
+    def clean_confirm(self):
+        value = self.cleaned_data["confirm"].strip()
+        if value != self.couple.label:
+            raise forms.ValidationError(f"Type “{self.couple.label}” exactly to delete this couple.")
+        return value

@@ -1,4 +1,6 @@
 import datetime
+import hashlib
+import secrets
 import zoneinfo
 
 from django.conf import settings
@@ -163,3 +165,65 @@ def audit(request, action, obj=None, *, practice=None, actor=None, **detail):
         detail=detail,
         ip=client_ip(request),
     )
+
+
+INVITATION_HOURS = 72
+
+
+class InvitationQuerySet(models.QuerySet):
+    def pending(self, now=None):
+        return self.filter(accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now or timezone.now())
+
+
+class Invitation(models.Model):
+    """A single-use link that lets a new counselor or admin set a password and join a practice.
+
+    Only the SHA-256 of the token is stored, so a copy of the database opens no invitation.
+    """
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Membership.Role.choices, default=Membership.Role.COUNSELOR)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Invitation of {self.email} to {self.practice}"
+
+    @staticmethod
+    def hash(token):
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, *, practice, email, role, by, now=None):
+        """Revoke earlier pending invitations of this e-mail and return (invitation, token)."""
+        now = now or timezone.now()
+        cls.objects.filter(practice=practice, email__iexact=email, accepted_at__isnull=True).update(revoked_at=now)
+        token = secrets.token_urlsafe(32)
+        invitation = cls.objects.create(
+            practice=practice,
+            email=email.lower(),
+            role=role,
+            token_hash=cls.hash(token),
+            invited_by=by,
+            created_at=now,
+            expires_at=now + datetime.timedelta(hours=INVITATION_HOURS),
+        )
+        return invitation, token
+
+    @property
+    def is_expired(self):
+        return self.expires_at <= timezone.now()
+
+    @property
+    def is_usable(self):
+        return self.accepted_at is None and self.revoked_at is None and not self.is_expired

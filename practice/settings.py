@@ -252,3 +252,5 @@ LOGGING = {
 # Product defaults a practice can change in its settings.
 DEFAULT_DUE_DAYS = 7
 DEFAULT_LINK_GRACE_DAYS = 14
+# Exports with more rows than this are built by the worker instead of in the web request.
+EXPORT_INLINE_MAX_ROWS = env_int("EXPORT_INLINE_MAX_ROWS", 100_000)

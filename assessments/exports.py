@@ -1,0 +1,439 @@
+"""Exports a practice admin hands to auditors, payers and researchers.
+
+Four kinds (answers, scores, completion, codebook) in two formats (CSV, XLSX), filtered by the
+date an assignment was sent and by counselor, optionally de-identified. Rows come straight from
+`values_list(...).iterator()`, so a file of any size is written with constant memory: CSV is
+streamed to the browser, XLSX is written by openpyxl's write-only workbook. Safety answers are
+never exported. docs/exports.md describes every column.
+"""
+
+import csv
+import datetime
+import hashlib
+import hmac
+import io
+import secrets
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from . import codebook
+from .models import Answer, Instrument, Response, Score
+
+KINDS = ("answers", "scores", "completion", "codebook")
+FORMATS = ("csv", "xlsx")
+CHUNK = 2000
+DOMAIN_COLUMNS = (
+    "communication",
+    "safety_support",
+    "friendship",
+    "attention_effort",
+    "accountability_repair",
+    "affection_balance",
+    "outlook",
+    "personal_skills",
+)
+COLUMNS = {
+    "answers": ("assignment_id", "couple_id", "partner", "instrument_version", "item_id", "value", "answered_at"),
+    "scores": (
+        "assignment_id",
+        "couple_id",
+        "partner",
+        "instrument_version",
+        "submitted_at",
+        *DOMAIN_COLUMNS,
+        "connection_index",
+        "attunement",
+    ),
+    "completion": (
+        "assignment_id",
+        "couple_id",
+        "partner",
+        "counselor",
+        "instrument_version",
+        "assignment_status",
+        "assigned_at",
+        "due_at",
+        "started_at",
+        "submitted_at",
+        "reminders_sent",
+    ),
+    "codebook": codebook.COLUMNS,
+}
+
+
+class ExportError(ValueError):
+    """A request that cannot be exported (unknown kind or format, bad dates, wrong practice)."""
+
+
+class Pseudonyms:
+    """Stable pseudonyms for one export: HMAC-SHA256 of the id under a random per-export key.
+
+    The same id always gets the same pseudonym within one export, and nothing links it to the
+    id or to the pseudonym in any other export, because the key is thrown away.
+    """
+
+    def __init__(self, key=None):
+        self.key = key or secrets.token_bytes(32)
+
+    def __call__(self, prefix, value):
+        if value is None or value == "":
+            return ""
+        mac = hmac.new(self.key, f"{prefix}:{value}".encode(), hashlib.sha256).hexdigest()
+        return f"{prefix}-{mac[:12]}"
+
+
+def _utc(value):
+    if value is None:
+        return ""
+    return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _day(value):
+    # De-identified files keep the day only: a timestamp to the second can single a person out.
+    if value is None:
+        return ""
+    return value.astimezone(datetime.UTC).strftime("%Y-%m-%d")
+
+
+def _memo(format_time):
+    """format_time, remembering the last value: answers saved together share one timestamp."""
+    last = [object(), ""]
+
+    def formatted(value):
+        if value != last[0]:
+            last[0], last[1] = value, format_time(value)
+        return last[1]
+
+    return formatted
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text):
+    """Text a spreadsheet will not run as a formula: a leading = + - @ gets a quote in front.
+
+    Only for free text people typed (an e-mail at sign-in, a name); ids and codes never start so.
+    """
+    if isinstance(text, str) and text.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+def _num(value):
+    return "" if value is None else value
+
+
+@dataclass
+class ExportRequest:
+    """What to export. validate() raises ExportError with a message a person can act on."""
+
+    practice: object
+    kind: str
+    format: str = "csv"
+    start: datetime.date | None = None
+    end: datetime.date | None = None
+    counselor: object = None
+    deidentified: bool = False
+    pseudonyms: Pseudonyms = field(default_factory=Pseudonyms)
+
+    def validate(self):
+        if self.practice is None:
+            raise ExportError("No practice given.")
+        if self.kind not in KINDS:
+            raise ExportError(f"Unknown export {self.kind!r}: choose one of {', '.join(KINDS)}.")
+        if self.format not in FORMATS:
+            raise ExportError(f"Unknown format {self.format!r}: choose csv or xlsx.")
+        if self.start and self.end and self.end < self.start:
+            raise ExportError("The end date is before the start date.")
+        if self.counselor is not None:
+            membership = getattr(self.counselor, "membership", None)
+            if membership is None or membership.practice_id != self.practice.pk:
+                raise ExportError("That counselor is not in this practice.")
+        return self
+
+    @property
+    def columns(self):
+        return COLUMNS[self.kind]
+
+    @property
+    def file_name(self):
+        today = timezone.localdate()
+        suffix = "-deidentified" if self.deidentified else ""
+        return f"{self.practice.slug}-{self.kind}{suffix}-{today:%Y%m%d}.{self.format}"
+
+    @property
+    def params(self):
+        """JSON-safe description, for ExportJob.params and the audit log."""
+        return {
+            "kind": self.kind,
+            "format": self.format,
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+            "counselor": self.counselor.pk if self.counselor is not None else None,
+            "deidentified": self.deidentified,
+        }
+
+    # --- Querysets ----------------------------------------------------------------------
+
+    def _assignment_filter(self, prefix):
+        """Practice, date range (the practice's calendar days) and counselor, on assignments."""
+        q = Q(**{f"{prefix}couple__practice": self.practice})
+        tz = self.practice.tz
+        if self.start:
+            q &= Q(**{f"{prefix}assigned_at__gte": datetime.datetime.combine(self.start, datetime.time(), tz)})
+        if self.end:
+            after = self.end + datetime.timedelta(days=1)
+            q &= Q(**{f"{prefix}assigned_at__lt": datetime.datetime.combine(after, datetime.time(), tz)})
+        if self.counselor is not None:
+            q &= Q(**{f"{prefix}couple__counselor": self.counselor})
+        return q
+
+    def queryset(self):
+        if self.kind == "answers":
+            # Answers of submitted responses only (a draft is not yet the partner's answer),
+            # and never a safety item.
+            return (
+                Answer.objects.filter(
+                    self._assignment_filter("response__assignment__"),
+                    response__submitted_at__isnull=False,
+                    item__safety_code="",
+                )
+                .order_by("response__assignment_id", "response__partner__position", "item__position")
+                .values_list(
+                    "response__assignment_id",
+                    "response__assignment__couple_id",
+                    "response__partner__position",
+                    "item__instrument__version",
+                    "item__code",
+                    "value",
+                    "updated_at",
+                )
+            )
+        if self.kind == "scores":
+            return (
+                Score.objects.filter(self._assignment_filter("response__assignment__"))
+                .order_by("response__assignment_id", "response__partner__position")
+                .values_list(
+                    "response__assignment_id",
+                    "response__assignment__couple_id",
+                    "response__partner__position",
+                    "instrument_version",
+                    "response__submitted_at",
+                    "domains",
+                    "connection_index",
+                    "attunement",
+                )
+            )
+        if self.kind == "completion":
+            return (
+                Response.objects.filter(self._assignment_filter("assignment__"))
+                .annotate(reminders_sent=Count("reminders", filter=Q(reminders__status="sent")))
+                .order_by("assignment_id", "partner__position")
+                .values_list(
+                    "assignment_id",
+                    "assignment__couple_id",
+                    "partner__position",
+                    "assignment__couple__counselor__email",
+                    "assignment__instrument__version",
+                    "assignment__status",
+                    "assignment__assigned_at",
+                    "assignment__due_at",
+                    "started_at",
+                    "submitted_at",
+                    "reminders_sent",
+                )
+            )
+        return None
+
+    def count(self):
+        if self.kind == "codebook":
+            instrument = Instrument.current()
+            return instrument.items.count() if instrument else 0
+        return self.queryset().count()
+
+    # --- Rows -----------------------------------------------------------------------------
+
+    def rows(self):
+        """The data rows (no header): lists of str, int, float or "" for empty."""
+        if self.kind == "codebook":
+            instrument = Instrument.current()
+            if instrument is not None:
+                for row in codebook.rows(instrument):
+                    yield [row[c] for c in codebook.COLUMNS]
+            return
+        deid = self.deidentified
+        when = _memo(_day if deid else _utc)
+        pseudo = self.pseudonyms
+        assignment_pseudonym = _memo(lambda v: pseudo("asg", v))
+        couple_pseudonym = _memo(lambda v: pseudo("cpl", v))
+
+        def ids(assignment_id, couple_id):
+            if deid:
+                return assignment_pseudonym(assignment_id), couple_pseudonym(couple_id)
+            return assignment_id, couple_id
+
+        values_iter = self.queryset().iterator(chunk_size=CHUNK)
+        if self.kind == "answers" and not deid:
+            # The hot path of the largest export: one tuple per row, nothing else allocated.
+            for assignment_id, couple_id, partner, version, code, value, at in values_iter:
+                yield (assignment_id, couple_id, partner, version, code, "" if value is None else value, when(at))
+            return
+        for values in values_iter:
+            if self.kind == "answers":
+                assignment_id, couple_id, partner, version, code, value, at = values
+                yield [*ids(assignment_id, couple_id), partner, version, code, _num(value), when(at)]
+            elif self.kind == "scores":
+                assignment_id, couple_id, partner, version, submitted, domains, index, tune = values
+                domains = domains or {}
+                yield [
+                    *ids(assignment_id, couple_id),
+                    partner,
+                    version,
+                    when(submitted),
+                    *(_num(domains.get(key)) for key in DOMAIN_COLUMNS),
+                    _num(index),
+                    _num(tune),
+                ]
+            else:
+                assignment_id, couple_id, partner, counselor, version, status, *times, reminders = values
+                counselor = pseudo("csl", counselor) if deid else spreadsheet_safe(counselor)
+                yield [
+                    *ids(assignment_id, couple_id),
+                    partner,
+                    counselor,
+                    version,
+                    status,
+                    *(when(t) for t in times),
+                    reminders,
+                ]
+
+
+def csv_chunks(request, *, progress=None, rows_per_chunk=500):
+    """The CSV as a sequence of UTF-8 byte strings: the header, then rows in small batches."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(request.columns)
+    done = 0
+    # csv writes a float with repr(), the shortest text that reads back as the same number.
+    for row in request.rows():
+        writer.writerow(row)
+        done += 1
+        if done % rows_per_chunk == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+            if progress is not None:
+                progress(done)
+    yield buffer.getvalue().encode()
+    if progress is not None:
+        progress(done)
+
+
+def write_csv(request, fh, *, progress=None):
+    for chunk in csv_chunks(request, progress=progress):
+        fh.write(chunk)
+
+
+def write_xlsx(request, fh, *, progress=None, every=1000):
+    """Write an XLSX workbook with openpyxl's write-only (streaming) mode to a binary file."""
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(request.kind)
+    sheet.append(list(request.columns))
+    done = 0
+    for row in request.rows():
+        sheet.append([None if v == "" else v for v in row])
+        done += 1
+        if progress is not None and done % every == 0:
+            progress(done)
+    workbook.save(fh)
+    if progress is not None:
+        progress(done)
+    return done
+
+
+def write(request, fh, *, progress=None):
+    if request.format == "xlsx":
+        return write_xlsx(request, fh, progress=progress)
+    return write_csv(request, fh, progress=progress)
+
+
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def couple_record(couple, *, include_safety):
+    """Everything stored about one couple, as one JSON-ready dict (before the couple is deleted).
+
+    Safety answers and levels are included only for the couple's own counselor: safety answers
+    reach nobody else.
+    """
+    partners = list(couple.partners.all())
+    record = {
+        "couple": {
+            "id": couple.pk,
+            "label": couple.label,
+            "status": couple.status,
+            "counselor": couple.counselor.email,
+            "notes": couple.notes,
+            "created_at": _utc(couple.created_at),
+        },
+        "partners": [
+            {"position": p.position, "first_name": p.first_name, "last_name": p.last_name, "email": p.email}
+            for p in partners
+        ],
+        "assignments": [],
+        "safety_answers_included": include_safety,
+    }
+    assignments = couple.assignments.select_related("instrument").prefetch_related(
+        "responses__partner", "responses__answers__item", "responses__reminders"
+    )
+    for assignment in assignments.order_by("assigned_at"):
+        responses = []
+        for response in sorted(assignment.responses.all(), key=lambda r: r.partner.position):
+            answers = sorted(response.answers.all(), key=lambda a: a.item.position)
+            score = Score.objects.filter(response=response).first()
+            responses.append(
+                {
+                    "partner": response.partner.position,
+                    "started_at": _utc(response.started_at),
+                    "submitted_at": _utc(response.submitted_at),
+                    "share_consent": response.share_consent,
+                    "safety_level": response.safety_level if include_safety else None,
+                    "answers": [
+                        {"item_id": a.item.code, "value": a.value, "answered_at": _utc(a.updated_at)}
+                        for a in answers
+                        if include_safety or not a.item.safety_code
+                    ],
+                    "scores": None
+                    if score is None
+                    else {
+                        "domains": score.domains,
+                        "connection_index": score.connection_index,
+                        "attunement": score.attunement,
+                        "scoring_version": score.scoring_version,
+                    },
+                    "reminders": [
+                        {"kind": r.kind, "status": r.status, "sent_at": _utc(r.sent_at)}
+                        for r in response.reminders.all()
+                    ],
+                }
+            )
+        record["assignments"].append(
+            {
+                "id": assignment.pk,
+                "instrument": assignment.instrument.label,
+                "status": assignment.status,
+                "assigned_at": _utc(assignment.assigned_at),
+                "due_at": _utc(assignment.due_at),
+                "completed_at": _utc(assignment.completed_at),
+                "responses": responses,
+            }
+        )
+    return record

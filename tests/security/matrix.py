@@ -80,7 +80,7 @@ MATRIX = {
     "logout":                          ("POST",     "login  login  login  login  login  login  login  login  login"),
     "password_reset":                  ("GET POST", "ok     ok     ok     ok     ok     ok     ok     ok     ok"),
     "password_reset_done":             ("GET",      "ok     ok     ok     ok     ok     ok     ok     ok     ok"),
-    "password_reset_confirm":          ("GET",      "ok     ok     ok     ok     ok     ok     ok     ok     ok",
+    "password_reset_confirm":          ("GET POST", "ok     ok     ok     ok     ok     ok     ok     ok     ok",
                                         "uidb64=owner_uidb64 token=reset_token"),
     "password_reset_complete":         ("GET",      "ok     ok     ok     ok     ok     ok     ok     ok     ok"),
     "two_factor_setup":                ("GET POST", "login  login  login  login  ok     ok     ok     ok     ok"),

@@ -172,6 +172,20 @@ def end_sessions_on_leaving(sender, instance, **kwargs):
     end_sessions_of(instance.user)
 
 
+def reset_two_factor(user, *, request=None):
+    """Remove a person's authenticator and recovery codes (lost phone) and end their sessions.
+
+    For a practice admin's or operator's "reset two-factor" action; the person sets it up again
+    at their next sign-in when their practice requires it.
+    """
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        StaticDevice.objects.filter(user=user).delete()
+    end_sessions_of(user)
+    if request is not None:
+        audit(request, "auth.two_factor_reset", user)
+
+
 # --- Sign-in lockout ------------------------------------------------------------------------
 
 

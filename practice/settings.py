@@ -301,7 +301,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "django.request": {"filters": ["redact_secrets"]},
-        "django.server": {"filters": ["redact_secrets"]},
+        "django.server": {"handlers": ["console"], "filters": ["redact_secrets"], "level": "INFO", "propagate": False},
         "django.security": {"filters": ["redact_secrets"]},
         # Sign-in attempts are in the audit log; django-axes' own lines only when something is wrong.
         "axes": {"level": "WARNING"},

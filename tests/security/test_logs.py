@@ -155,3 +155,17 @@ def test_link_tokens_in_logged_paths_are_redacted():
 def test_sql_is_never_logged_even_in_debug_mode():
     # Query parameters would carry answers and password hashes.
     assert logging.getLogger("django.db.backends").getEffectiveLevel() >= logging.INFO
+
+
+def test_the_development_servers_request_lines_are_redacted_and_still_printed():
+    import io
+
+    logger = logging.getLogger("django.server")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger.addHandler(handler)
+    try:
+        logger.info('"%s" %s %s', "GET /a/Secret-Token-Sentinel/ HTTP/1.1", "302", "0")
+    finally:
+        logger.removeHandler(handler)
+    assert stream.getvalue().strip() == '"GET /a/[redacted]/ HTTP/1.1" 302 0'

@@ -195,3 +195,44 @@ def test_sign_out_stays_reachable_before_the_second_factor(world):
     response = client.post(reverse("logout"))
     assert response.status_code == 302 and response["Location"] == reverse("login")
     assert client.get(reverse("clients:caseload"))["Location"].startswith(reverse("login"))
+
+
+def test_resetting_two_factor_removes_the_devices_and_ends_the_persons_sessions(world):
+    from practice.security import reset_two_factor
+
+    require_two_factor(world.practice)
+    client = client_for(world.owner)
+    set_up(client, world.owner)
+    assert client.get(reverse("clients:caseload")).status_code == 200
+    reset_two_factor(world.owner)
+    assert not TOTPDevice.objects.filter(user=world.owner).exists()
+    assert client.get(reverse("clients:caseload"))["Location"].startswith(reverse("login"))
+    again = sign_in(world.owner.email)
+    assert again.get(reverse("clients:caseload"))["Location"].startswith(reverse("two_factor_setup"))
+
+
+def test_the_security_layer_adds_no_query_to_an_ordinary_staff_page(world, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(world.owner)
+    url = reverse("clients:caseload")
+    client.get(url)
+    with CaptureQueriesContext(connection) as with_security:
+        client.get(url)
+    settings.MIDDLEWARE = [
+        m
+        for m in settings.MIDDLEWARE
+        if m
+        not in (
+            "django_otp.middleware.OTPMiddleware",
+            "csp.middleware.CSPMiddleware",
+            "practice.security.SecurityMiddleware",
+            "axes.middleware.AxesMiddleware",
+        )
+    ]
+    plain = Client()  # a new client loads the shorter middleware chain
+    plain.cookies = client.cookies
+    with CaptureQueriesContext(connection) as without:
+        assert plain.get(url).status_code == 200
+    assert len(with_security) == len(without), [q["sql"] for q in with_security.captured_queries]

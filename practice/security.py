@@ -11,14 +11,18 @@
 docs/security.md explains the whole design.
 """
 
+from base64 import b32encode
 from importlib import import_module
+from urllib.parse import urlencode
 
 import qrcode
 import qrcode.image.svg
 from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import SESSION_KEY as AUTH_SESSION_KEY
 from django.contrib.auth.signals import user_logged_in
+from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -91,18 +95,13 @@ def remember_enrolment(sender, request, user, **kwargs):
 
 
 def _redirect_with_next(request, name):
+    """To a two-factor page, coming back afterwards to the page asked for (a plain GET only)."""
     url = reverse(name)
-    if request.method == "GET" and not request.htmx:
-        url += "?" + _next_query(request.get_full_path())
     if request.htmx:
         return HttpResponseClientRedirect(url)
+    if request.method == "GET":
+        url += "?" + urlencode({"next": request.get_full_path()})
     return redirect(url)
-
-
-def _next_query(path):
-    from urllib.parse import urlencode
-
-    return urlencode({"next": path})
 
 
 # --- Middleware ----------------------------------------------------------------------------
@@ -144,15 +143,17 @@ class SecurityMiddleware:
 
 
 def end_sessions_of(user):
-    """Delete every server-side session of this user (on deactivation or leaving a practice)."""
-    engine = import_module(settings.SESSION_ENGINE)
+    """Delete every server-side session of this user (on deactivation or leaving a practice).
+
+    Reads the unexpired sessions of the database session store, a short list since staff
+    sessions idle out after 30 minutes. Other session engines are not searched.
+    """
     if settings.SESSION_ENGINE not in (
         "django.contrib.sessions.backends.db",
         "django.contrib.sessions.backends.cached_db",
     ):
         return 0
-    from django.contrib.sessions.models import Session
-
+    engine = import_module(settings.SESSION_ENGINE)
     ended = 0
     for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
         if str(session.get_decoded().get(AUTH_SESSION_KEY)) == str(user.pk):
@@ -268,8 +269,6 @@ def two_factor_setup(request: PracticeRequest):
                 request, "registration/otp_recovery_codes.html", {"codes": codes, "next": _safe_next(request)}
             )
         form.add_error("code", "That code didn't match. Codes change every 30 seconds: type the newest one.")
-    from base64 import b32encode
-
     secret = b32encode(device.bin_key).decode()
     context = {
         "form": form,
@@ -300,8 +299,6 @@ def two_factor_verify(request: PracticeRequest):
                 audit(request, "auth.two_factor_verified", request.user, recovery_code=used_recovery)
                 if used_recovery:
                     left = verified.token_set.count()
-                    from django.contrib import messages
-
                     messages.warning(
                         request,
                         f"You used a recovery code; {left} left. Make new ones from Sign-in security if needed.",

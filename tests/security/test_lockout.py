@@ -119,3 +119,13 @@ def test_weak_passwords_are_refused_when_choosing_a_new_one(world):
     for weak in ("password123", "1234567890", "owner@riverside"):
         with pytest.raises(ValidationError):
             validate_password(weak, world.owner)
+
+
+def test_the_lockout_records_never_keep_the_password(world):
+    from axes.models import AccessAttempt, AccessFailureLog
+
+    fail(world.owner.email, settings.AXES_FAILURE_LIMIT)
+    stored = [str(row) for row in AccessAttempt.objects.values()] + [
+        str(row) for row in AccessFailureLog.objects.values()
+    ]
+    assert stored and not any("not the password" in row for row in stored)

@@ -187,7 +187,21 @@ def reset_two_factor(user, *, request=None):
         audit(request, "auth.two_factor_reset", user)
 
 
-# --- Sign-in lockout ------------------------------------------------------------------------
+# --- Sign-in lockout -----------------------------------------------------------------------
+
+
+def client_address(request):
+    """The client's network address, for the lockout.
+
+    REMOTE_ADDR, or behind TRUSTED_PROXIES reverse proxies the X-Forwarded-For hop the first of
+    them appended. Hops further left were written by the client and are never trusted.
+    """
+    remote = request.META.get("REMOTE_ADDR")
+    proxies = settings.TRUSTED_PROXIES
+    if proxies <= 0:
+        return remote
+    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    return hops[-proxies] if len(hops) >= proxies else remote
 
 
 def locked_out(request, original_response=None, credentials=None):

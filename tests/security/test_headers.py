@@ -121,6 +121,7 @@ def test_the_production_profile_turns_on_https_only_cookies_and_hsts(tmp_path):
         "SECURE_REFERRER_POLICY",
         "X_FRAME_OPTIONS",
         "OPERATORS_REQUIRE_TWO_FACTOR",
+        "TRUSTED_PROXIES",
     ]
     code = (
         "import django, json; django.setup(); from django.conf import settings; "
@@ -146,4 +147,5 @@ def test_the_production_profile_turns_on_https_only_cookies_and_hsts(tmp_path):
         "SECURE_REFERRER_POLICY": "same-origin",
         "X_FRAME_OPTIONS": "DENY",
         "OPERATORS_REQUIRE_TWO_FACTOR": True,
+        "TRUSTED_PROXIES": 1,
     }

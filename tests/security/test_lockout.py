@@ -129,3 +129,34 @@ def test_the_lockout_records_never_keep_the_password(world):
         str(row) for row in AccessFailureLog.objects.values()
     ]
     assert stored and not any("not the password" in row for row in stored)
+
+
+@pytest.mark.parametrize(
+    ("proxies", "forwarded", "expected"),
+    [
+        (0, "198.51.100.9", "127.0.0.1"),  # no proxy: a client-written header is ignored
+        (1, "198.51.100.9", "198.51.100.9"),
+        (1, "203.0.113.66, 198.51.100.9", "198.51.100.9"),  # a spoofed hop on the left is ignored
+        (2, "203.0.113.66, 198.51.100.9, 10.0.0.2", "198.51.100.9"),
+        (2, "198.51.100.9", "127.0.0.1"),  # fewer hops than proxies: the header is not trusted
+    ],
+)
+def test_the_lockout_counts_the_address_the_trusted_proxies_saw(settings, rf, proxies, forwarded, expected):
+    from practice.security import client_address
+
+    settings.TRUSTED_PROXIES = proxies
+    request = rf.get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)
+    assert client_address(request) == expected
+
+
+def test_behind_a_proxy_one_visitors_failures_do_not_pause_everyone_else_behind_it(world, settings):
+    settings.TRUSTED_PROXIES = 1
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        Client(**proxy, HTTP_X_FORWARDED_FOR="198.51.100.1").post(
+            reverse("login"), {"username": "guess@nowhere.example", "password": "x"}
+        )
+    colleague = Client(**proxy, HTTP_X_FORWARDED_FOR="198.51.100.2").post(
+        reverse("login"), {"username": world.owner.email, "password": PASSWORD}
+    )
+    assert signs_in(colleague)

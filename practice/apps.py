@@ -6,4 +6,4 @@ class PracticeConfig(AppConfig):
     verbose_name = "Practice"
 
     def ready(self):
-        from . import signals  # noqa: F401
+        from . import security, signals  # noqa: F401

@@ -6,9 +6,11 @@ REDIS_URL switch to PostgreSQL and Redis. Every variable is listed in the README
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -74,6 +76,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "csp",
     "practice",
     "clients",
     "assessments",
@@ -86,11 +93,16 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "practice.middleware.PracticeMiddleware",
+    "practice.security.SecurityMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "practice.urls"
@@ -106,6 +118,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "practice.security.page_security",
             ],
         },
     }
@@ -141,7 +154,8 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_USER_MODEL = "practice.User"
-AUTHENTICATION_BACKENDS = ["practice.auth.EmailBackend"]
+# django-axes first: it refuses a locked-out sign-in before the password is even checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "practice.auth.EmailBackend"]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -221,16 +235,59 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-reminders": {"task": "assessments.tasks.sweep_reminders", "schedule": 60.0},
 }
 
-# Sessions: staff sessions idle out after 30 minutes and end after 12 hours (see security.md).
+# Sessions: staff sessions idle out after 30 minutes and end after 12 hours (see docs/security.md).
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_SECONDS", 30 * 60)
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_ABSOLUTE_SECONDS = env_int("SESSION_ABSOLUTE_SECONDS", 12 * 60 * 60)
+# Seconds before the idle limit when a signed-in page warns (static/js/session.js).
+SESSION_WARNING_SECONDS = env_int("SESSION_WARNING_SECONDS", 5 * 60)
+# A partner's session reaches one response only; it idles out later than a staff session, since
+# a partner may put the phone down mid-section (every answer is saved the moment it is chosen).
+PARTNER_SESSION_IDLE_SECONDS = env_int("PARTNER_SESSION_IDLE_SECONDS", 2 * 60 * 60)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Content-Security-Policy (django-csp 4): scripts and styles from this site only, no inline code;
+# a per-response nonce is added to script-src for the script tags that carry it.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
+
+# Sign-in lockout (django-axes): five failed sign-ins for one e-mail, or from one address, pause
+# sign-in for 15 minutes, never for good; the page is the same whether or not the e-mail exists.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# The pause runs from the lockout: trying again early neither extends nor restarts it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "practice.security.locked_out"
+AXES_CLIENT_IP_CALLABLE = "practice.security.client_address"
+# How many reverse proxies in front of the site append to X-Forwarded-For (production has one).
+TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0 if DEBUG else 1)
+AXES_VERBOSE = False
+
+# Two-factor sign-in (django-otp): TOTP apps plus single-use recovery codes. Operators (superusers
+# without a practice) need it whenever DEBUG is off; practice staff when their practice requires
+# it, or as soon as they have set it up.
+OTP_TOTP_ISSUER = "Connection Practice"
+OPERATORS_REQUIRE_TWO_FACTOR = env_bool("OPERATORS_REQUIRE_TWO_FACTOR", not DEBUG)
 
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
@@ -241,12 +298,22 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# Link tokens in logged paths are replaced by [redacted] (practice/log_filters.py); answers,
+# passwords and tokens are never logged at all (tests/security/test_logs.py).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact_secrets": {"()": "practice.log_filters.RedactSecrets"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "django.request": {"filters": ["redact_secrets"]},
+        "django.server": {"handlers": ["console"], "filters": ["redact_secrets"], "level": "INFO", "propagate": False},
+        "django.security": {"filters": ["redact_secrets"]},
+        # Sign-in attempts are in the audit log; django-axes' own lines only when something is wrong.
+        "axes": {"level": "WARNING"},
+    },
 }
 
 # Product defaults a practice can change in its settings.

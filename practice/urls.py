@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import forms, views
+from . import forms, security, views
 
 practice_patterns = (
     [
@@ -50,6 +50,10 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("accounts/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("accounts/two-factor/", security.two_factor_setup, name="two_factor_setup"),
+    path("accounts/two-factor/verify/", security.two_factor_verify, name="two_factor_verify"),
+    path("accounts/two-factor/recovery-codes/", security.two_factor_recovery_codes, name="two_factor_recovery_codes"),
+    path("accounts/keep-alive/", security.keep_alive, name="keep_alive"),
     path("practice/", include(practice_patterns)),
     path("couples/", include("clients.urls")),
     path("", include("assessments.urls")),

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from clients.views import _couple_for
-from practice.access import PracticeRequest, admin_required, member_required
+from practice.access import PracticeRequest, member_required
 from practice.models import audit
 
 from . import reminders
@@ -120,14 +120,3 @@ def unsubscribe(request, token):
         "assessments/unsubscribe.html",
         {"partner": partner, "practice": partner.couple.practice, "form": form, "done": done},
     )
-
-
-@admin_required
-def reminder_policy(request: PracticeRequest):
-    form = reminders.ReminderPolicyForm(request.POST or None, instance=request.practice)
-    if request.method == "POST" and form.is_valid():
-        form.save()
-        audit(request, "practice.reminder_policy", request.practice, policy=request.practice.reminder_policy)
-        messages.success(request, "Reminder settings saved. They apply to assessments assigned from now on.")
-        return redirect("assessments:reminder_policy")
-    return render(request, "assessments/reminder_policy.html", {"form": form, "practice": request.practice})

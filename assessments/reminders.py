@@ -23,7 +23,6 @@ import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django import forms
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
@@ -31,7 +30,6 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from clients.models import Couple, Partner
-from practice.models import Practice
 
 from .models import Assignment, Reminder, Response
 
@@ -130,57 +128,6 @@ def enqueue_due_on_commit(assignment):
     Reminder.objects.filter(pk__in=ids, claimed_at__isnull=True).update(claimed_at=timezone.now())
     for reminder_id in ids:
         send_reminder.delay_on_commit(reminder_id)
-
-
-class ReminderPolicyForm(forms.ModelForm):
-    """What a practice admin may change: the offsets and the quiet hours (practice wall clock)."""
-
-    first_after_days = forms.IntegerField(
-        label="First reminder, days after assigning", min_value=1, max_value=60, required=False
-    )
-    second_after_days = forms.IntegerField(
-        label="Second reminder, days after assigning", min_value=1, max_value=60, required=False
-    )
-    before_due_days = forms.IntegerField(
-        label="Last reminder, days before the due date", min_value=0, max_value=30, required=False
-    )
-    overdue_notice = forms.BooleanField(label="One notice after the due date", required=False)
-
-    class Meta:
-        model = Practice
-        fields = ["quiet_hours_start", "quiet_hours_end"]
-        labels = {"quiet_hours_start": "Quiet hours start", "quiet_hours_end": "Quiet hours end"}
-        help_texts = {"quiet_hours_start": "Nothing is sent between these times; set both equal for none."}
-        widgets = {
-            "quiet_hours_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-            "quiet_hours_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-        }
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        policy = policy_of(self.instance)
-        after = policy["after_days"] + [None, None]
-        self.initial.setdefault("first_after_days", after[0])
-        self.initial.setdefault("second_after_days", after[1])
-        self.initial.setdefault("before_due_days", policy["before_due_days"])
-        self.initial.setdefault("overdue_notice", policy["overdue_notice"])
-
-    def clean(self):
-        data = super().clean()
-        first, second = data.get("first_after_days"), data.get("second_after_days")
-        if first and second and second <= first:
-            self.add_error("second_after_days", "The second reminder must come after the first.")
-        return data
-
-    def save(self, commit=True):
-        data = self.cleaned_data
-        after = [d for d in (data.get("first_after_days"), data.get("second_after_days")) if d]
-        self.instance.reminder_policy = {
-            "after_days": after,
-            "before_due_days": data.get("before_due_days") or 0,
-            "overdue_notice": bool(data.get("overdue_notice")),
-        }
-        return super().save(commit=commit)
 
 
 # --- Why a reminder is not needed ------------------------------------------------------

@@ -10,5 +10,4 @@ urlpatterns = [
     path("reminders/responses/<int:response_pk>/remind-now/", reminder_views.remind_now, name="remind_now"),
     path("reminders/couples/<int:couple_pk>/pause/", reminder_views.pause_reminders, name="pause_reminders"),
     path("stop-reminders/<str:token>/", reminder_views.unsubscribe, name="unsubscribe"),
-    path("reminders/settings/", reminder_views.reminder_policy, name="reminder_policy"),
 ]

@@ -121,6 +121,9 @@ def _day_list(value):
         raise forms.ValidationError("Write whole numbers of days separated by commas, such as 2, 5.") from None
     if any(d < 1 or d > 60 for d in days):
         raise forms.ValidationError("Each reminder must come 1 to 60 days after the invitation.")
+    if len(days) > 2:
+        # The reminder plan has two such reminders (plus the one before the due date).
+        raise forms.ValidationError("Choose at most two reminders after the invitation, such as 2, 5.")
     return days
 
 

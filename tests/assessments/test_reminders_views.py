@@ -1,6 +1,5 @@
 """What the counselor and the partner do with reminders: Remind now, pause, stop reminders, settings."""
 
-import datetime
 from datetime import timedelta
 
 import pytest
@@ -213,56 +212,3 @@ def test_the_panel_costs_two_queries_plus_the_couple(world, django_assert_num_qu
 def test_the_panel_of_an_overdue_assessment_says_so(world):
     assignment, _ = make_assignment(world.couple, now=timezone.now() - timedelta(days=9), days=7)
     assert "Past its due date" in render_panel(world, assignment)
-
-
-# --- The practice's reminder settings ---------------------------------------------------------
-
-
-def test_a_practice_admin_changes_the_policy_and_quiet_hours(world):
-    url = reverse("assessments:reminder_policy")
-    client = client_for(world.admin)
-    assert "Quiet hours start" in page_text(client.get(url))
-    answer = client.post(
-        url,
-        {
-            "first_after_days": "3",
-            "second_after_days": "",
-            "before_due_days": "2",
-            "overdue_notice": "",
-            "quiet_hours_start": "20:00",
-            "quiet_hours_end": "09:00",
-        },
-        follow=True,
-    )
-    assert "Reminder settings saved" in page_text(answer)
-    world.practice.refresh_from_db()
-    assert world.practice.reminder_policy == {"after_days": [3], "before_due_days": 2, "overdue_notice": False}
-    assert world.practice.quiet_hours_start == datetime.time(20, 0)
-    assert AuditEvent.objects.filter(action="practice.reminder_policy").count() == 1
-
-
-def test_a_second_reminder_before_the_first_is_a_form_error_and_nothing_changes(world):
-    answer = client_for(world.admin).post(
-        reverse("assessments:reminder_policy"),
-        {"first_after_days": "5", "second_after_days": "2", "quiet_hours_start": "21:00", "quiet_hours_end": "8:00"},
-    )
-    assert answer.status_code == 200
-    assert "The second reminder must come after the first." in page_text(answer)
-    world.practice.refresh_from_db()
-    assert world.practice.reminder_policy["after_days"] == [2, 5]
-
-
-@pytest.mark.parametrize("who", ["owner", "colleague"])
-def test_counselors_cannot_change_the_reminder_policy(world, who):
-    assert client_for(getattr(world, who)).get(reverse("assessments:reminder_policy")).status_code == 403
-
-
-def test_an_admin_of_another_practice_changes_only_their_own(world):
-    client_for(world.outsider_admin).post(
-        reverse("assessments:reminder_policy"),
-        {"first_after_days": "1", "quiet_hours_start": "22:00", "quiet_hours_end": "7:00"},
-    )
-    world.practice.refresh_from_db()
-    world.other_practice.refresh_from_db()
-    assert world.practice.reminder_policy["after_days"] == [2, 5]
-    assert world.other_practice.reminder_policy["after_days"] == [1]

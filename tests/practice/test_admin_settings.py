@@ -48,6 +48,7 @@ def test_settings_page_shows_the_current_reminder_policy(world):
     [
         ("time_zone", "Mars/Olympus", "Select a valid choice"),
         ("reminder_after_days", "2, soon", "Write whole numbers of days"),
+        ("reminder_after_days", "1, 2, 3", "Choose at most two reminders after the invitation"),
         ("default_due_days", "0", "Choose a number from 1 to 90"),
         ("quiet_hours_start", "25:00", "Enter a valid time"),
     ],

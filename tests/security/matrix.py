@@ -27,6 +27,9 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from assessments.models import ExportJob
+from assessments.reminders import unsubscribe_token
+from practice.models import Invitation
 from tests.conftest import World, make_assignment, make_couple
 
 # Column order of every outcome string.
@@ -49,11 +52,12 @@ OUTCOMES = {
     "gone": "410: an expired, replaced or cancelled link",
     "2fa": "sent to set up or enter a second factor first",
     "405": "method not allowed",
+    "409": "conflict: the request cannot apply to who is signed in (e.g. an invitation while signed in)",
     "429": "sign-in paused (lockout)",
 }
 
 # Outcomes that refuse: a method the row does not declare may answer with these too.
-REFUSALS = {"login", "deny", "gone", "2fa", "405", "429"}
+REFUSALS = {"login", "deny", "gone", "2fa", "405", "409", "429"}
 
 # Included URLconfs classified as one row ("namespace:*"), requested at their index.
 PREFIXES = {"admin": "admin:index"}
@@ -88,6 +92,36 @@ MATRIX = {
     "two_factor_recovery_codes":       ("GET POST", "login  login  login  login  2fa    2fa    2fa    2fa    2fa"),
     "keep_alive":                      ("GET",      "login  login  login  login  ok     ok     ok     ok     ok"),
     "practice:overview":               ("GET",      "login  login  login  login  deny   deny   ok     deny   ok"),
+    "practice:invite":                 ("GET POST", "login  login  login  login  deny   deny   ok     deny   ok"),
+    "practice:invitation_revoke":      ("POST",     "login  login  login  login  deny   deny   ok     deny   deny",
+                                        "pk=invitation.pk"),
+    "practice:invitation_accept":      ("GET POST", "ok     ok     ok     ok     409    409    409    409    409",
+                                        "token=invitation_token"),
+    "practice:member_role":            ("POST",     "login  login  login  login  deny   deny   ok     deny   deny",
+                                        "pk=member.pk"),
+    "practice:member_deactivate":      ("POST",     "login  login  login  login  deny   deny   ok     deny   deny",
+                                        "pk=member.pk"),
+    "practice:member_reactivate":      ("POST",     "login  login  login  login  deny   deny   ok     deny   deny",
+                                        "pk=member.pk"),
+    "practice:member_transfer":        ("GET POST", "login  login  login  login  deny   deny   ok     deny   deny",
+                                        "pk=member.pk"),
+    "practice:couples":                ("GET",      "login  login  login  login  deny   deny   ok     deny   ok"),
+    "practice:couple_record":          ("GET",      "login  login  login  login  deny   deny   ok     deny   deny"),
+    "practice:couple_delete":          ("GET POST", "login  login  login  login  deny   deny   ok     deny   deny"),
+    "practice:settings":               ("GET POST", "login  login  login  login  deny   deny   ok     deny   ok"),
+    "practice:statistics":             ("GET",      "login  login  login  login  deny   deny   ok     deny   ok"),
+    "practice:exports":                ("GET POST", "login  login  login  login  deny   deny   ok     deny   ok"),
+    "practice:export_job":             ("GET",      "login  login  login  login  deny   deny   ok     deny   deny",
+                                        "pk=export_job.pk"),
+    "practice:export_file":            ("GET",      "login  login  login  login  deny   deny   gone   deny   deny",
+                                        "pk=export_job.pk"),
+    "practice:codebook":               ("GET",      "login  login  login  login  deny   deny   ok     deny   ok"),
+    "practice:audit_log":              ("GET",      "login  login  login  login  deny   deny   ok     deny   ok"),
+    "practice:audit_export":           ("GET",      "login  login  login  login  deny   deny   ok     deny   ok"),
+    "assessments:remind_now":          ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
+    "assessments:pause_reminders":     ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
+    "assessments:unsubscribe":         ("GET POST", "ok     ok     ok     ok     ok     ok     ok     ok     ok",
+                                        "token=unsubscribe_token"),
     "clients:caseload":                ("GET",      "login  login  login  login  ok     ok     ok     ok     ok"),
     "clients:couple_create":           ("GET POST", "login  login  login  login  ok     ok     ok     ok     ok"),
     "clients:couple_detail":           ("GET",      "login  login  login  login  ok     deny   deny   deny   deny"),
@@ -207,6 +241,14 @@ class MatrixWorld(World):
         self.reset_token = default_token_generator.make_token(self.owner)
         self.expired_assignment, expired_tokens = make_assignment(self.couple, now=timezone.now() - timedelta(days=90))
         self.expired_token_a = expired_tokens["A"]
+        self.member = self.colleague.membership
+        self.invitation, self.invitation_token = Invitation.issue(
+            practice=self.practice, email="newcomer@riverside.example", role="counselor", by=self.admin
+        )
+        self.export_job = ExportJob.objects.create(
+            practice=self.practice, requested_by=self.admin, kind="answers", format="csv"
+        )
+        self.unsubscribe_token = unsubscribe_token(self.response_a.partner)
 
     def staff(self, party):
         return {
@@ -262,7 +304,7 @@ def outcome_of(response):
         return "ok"
     if 200 <= status < 300 or status == 400:
         return "ok"
-    return {403: "deny", 404: "deny", 410: "gone", 405: "405", 429: "429"}.get(status, str(status))
+    return {403: "deny", 404: "deny", 410: "gone", 405: "405", 409: "409", 429: "429"}.get(status, str(status))
 
 
 INLINE_CODE = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|\son[a-z]+\s*=|\sstyle\s*=", re.IGNORECASE)

@@ -36,6 +36,9 @@ class Fuzz:
     fields: dict = field(default_factory=dict)  # form field -> kind (KINDS)
     prime: str = ""  # a PRIMERS step run before each post
     acts_for: str = ""  # whose data the post may change, when not the party's own (a reset link's owner)
+    # Tables (others_data keys) in which an admin's post may change rows of the admin's OWN
+    # practice (a role change, a transfer, a deletion); other practices' rows must never change.
+    may_change: tuple = ()
 
 
 NAME = "text"
@@ -65,6 +68,42 @@ FUZZ = {
             "b_email": EMAIL,
         },
     ),
+    "practice:invite": Fuzz("admin", {"email": EMAIL, "role": "text"}),
+    "practice:invitation_revoke": Fuzz("admin", {}),
+    "practice:invitation_accept": Fuzz(
+        "anonymous", {"full_name": NAME, "password1": PASSWORD, "password2": PASSWORD}, may_change=("users",)
+    ),
+    "practice:member_role": Fuzz("admin", {"role": "text"}, may_change=("memberships",)),
+    "practice:member_deactivate": Fuzz("admin", {}, may_change=("users",)),
+    "practice:member_reactivate": Fuzz("admin", {}, may_change=("users",)),
+    "practice:member_transfer": Fuzz(
+        "admin", {"to": "text", "all_couples": "text", "couples": "text"}, may_change=("couples",)
+    ),
+    "practice:couple_delete": Fuzz(
+        "admin", {"confirm": NAME}, may_change=("couples", "partners", "assignments", "responses", "links", "answers")
+    ),
+    "practice:settings": Fuzz(
+        "admin",
+        {
+            "name": NAME,
+            "time_zone": "text",
+            "default_due_days": "text",
+            "link_grace_days": "text",
+            "reminder_after_days": "text",
+            "reminder_before_due_days": "text",
+            "reminder_overdue_notice": "text",
+            "quiet_hours_start": "text",
+            "quiet_hours_end": "text",
+            "require_two_factor": "text",
+        },
+        may_change=("practices",),
+    ),
+    "practice:exports": Fuzz(
+        "admin", {"kind": "text", "format": "text", "start": "text", "end": "text", "counselor": "text"}
+    ),
+    "assessments:remind_now": Fuzz("counselor", {}),
+    "assessments:pause_reminders": Fuzz("counselor", {"paused": "text"}),
+    "assessments:unsubscribe": Fuzz("anonymous", {}, may_change=("partners",)),
 }
 
 NOT_FUZZED = {
@@ -204,13 +243,34 @@ def urls(world, row):
 # --- What must not change -------------------------------------------------------------------
 
 
-def others_data(world, actor, own_response=None):
+def others_data(world, actor, own_response=None, may_change=(), practice=None):
     """Everything that belongs to parties other than `actor` (a staff user) or the partner whose
-    response is `own_response`, as plain values."""
+    response is `own_response`, as plain values. Tables named in `may_change` leave out the rows
+    of `practice` (the acting admin's own)."""
     own_couples = Couple.objects.filter(counselor=actor) if actor else Couple.objects.none()
     mine = {"pk": own_response.pk} if own_response else {"pk__in": []}
     responses = Response.objects.exclude(assignment__couple__in=own_couples).exclude(**mine)
     users = User.objects.exclude(pk=actor.pk) if actor else User.objects.all()
+    data = _others(own_couples, responses, users, actor)
+    if practice is not None:
+        in_practice = {
+            "practices": Practice.objects.filter(pk=practice.pk),
+            "users": User.objects.filter(membership__practice=practice),
+            "memberships": Membership.objects.filter(practice=practice),
+            "couples": Couple.objects.filter(practice=practice),
+            "partners": Partner.objects.filter(couple__practice=practice),
+            "assignments": Assignment.objects.filter(couple__practice=practice),
+            "responses": Response.objects.filter(assignment__couple__practice=practice),
+            "links": ResponseLink.objects.filter(response__assignment__couple__practice=practice),
+            "answers": Answer.objects.filter(response__assignment__couple__practice=practice),
+        }
+        for key in may_change:
+            own = set(in_practice[key].values_list("pk", flat=True))
+            data[key] = [row for row in data[key] if row["pk" if "pk" in row else "id"] not in own]
+    return data
+
+
+def _others(own_couples, responses, users, actor):
     return {
         "practices": list(Practice.objects.order_by("pk").values()),
         "users": list(
@@ -271,10 +331,11 @@ def test_random_and_hostile_posts_never_crash_or_touch_other_parties_data(name, 
             client = client_as(world, spec.party)
             if spec.prime:
                 url = PRIMERS[spec.prime](world, client) or url
-            before = others_data(world, actor, own_response)
+            scope = {"may_change": spec.may_change, "practice": world.practice if spec.may_change else None}
+            before = others_data(world, actor, own_response, **scope)
             headers = {"HX-Request": "true"} if htmx else {}
             response = client.post(url, data, headers=headers)
-            after = others_data(world, actor, own_response)
+            after = others_data(world, actor, own_response, **scope)
             transaction.set_rollback(True)
         assert response.status_code < 500, f"{name} {url} {data!r:.300}: {response.status_code}"
         changed = [key for key in before if before[key] != after[key]]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, OuterRef, Prefetch, Subquery
 
-from . import scoring
+from . import loader, scoring
 from .models import Answer, Assignment, Item, Response
 
 # What each number means, in the words of docs/scoring.md, shown next to the number.
@@ -219,8 +219,17 @@ def words(scales, item, raw):
     return scales[item.scale]["labels"].get(str(raw), str(raw))
 
 
+def items_of(instrument):
+    """The instrument's items, read from its stored definition rather than queried.
+
+    A published version never changes and its Item rows are loaded from this very definition,
+    so the comparison saves a query on every view.
+    """
+    return [Item(instrument=instrument, **row) for row in loader.item_rows(instrument.definition)]
+
+
 def build_report(assignment, responses):
-    """Compare both partners of a finished administration (three queries: items, answers, nothing else).
+    """Compare both partners of a finished administration (one query: both partners' answers).
 
     ``responses`` is ``responses_by_position(assignment)``; both must be submitted.
     """
@@ -229,7 +238,7 @@ def build_report(assignment, responses):
     domains_meta = instrument.domains()
     scales = definition["scales"]
     norms = instrument.norms()
-    items = list(instrument.items.all())
+    items = items_of(instrument)
     specs = instrument.item_specs(items)
     a, b = responses["A"], responses["B"]
     answers = {a.pk: {}, b.pk: {}}

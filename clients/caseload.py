@@ -22,6 +22,7 @@ from assessments.models import Assignment, Instrument, Item, Response, Score
 from .models import Couple, Partner
 
 PAGE_SIZE = 25
+MAX_PAGE = 100_000  # beyond any caseload; keeps a tampered page number inside the database's integers
 
 STATUS_CHOICES = [
     ("", "All active couples"),
@@ -139,6 +140,59 @@ def caseload_queryset(user, *, status="", q="", sort=DEFAULT_SORT, now=None):
     else:
         couples = couples.order_by(F("open_due").asc(nulls_last=True), "label", "pk")
     return couples
+
+
+@dataclass
+class Page:
+    """One page of the caseload; the total comes from a window count in the same query."""
+
+    object_list: list
+    number: int
+    count: int
+    size: int = PAGE_SIZE
+
+    @property
+    def num_pages(self):
+        return max(1, -(-self.count // self.size))
+
+    @property
+    def has_previous(self):
+        return self.number > 1
+
+    @property
+    def has_next(self):
+        return self.number < self.num_pages
+
+    @property
+    def has_other_pages(self):
+        return self.num_pages > 1
+
+    @property
+    def previous_page_number(self):
+        return self.number - 1
+
+    @property
+    def next_page_number(self):
+        return self.number + 1
+
+
+def page_of(couples, number, size=PAGE_SIZE):
+    """The requested page (a malformed number is page 1, one past the end the last page).
+
+    One query: the total rides along as ``COUNT(*) OVER ()`` on every row, so there is no
+    separate count. Only a page past the end costs a second query, for the last page.
+    """
+    try:
+        number = min(max(1, int(number)), MAX_PAGE)
+    except (TypeError, ValueError):
+        number = 1
+    counted = couples.annotate(total=Window(Count("pk")))
+    rows = list(counted[(number - 1) * size : number * size])
+    if not rows and number > 1:
+        count = counted.count()
+        number = max(1, -(-count // size))
+        rows = list(counted[(number - 1) * size : number * size])
+    return Page(object_list=rows, number=number, count=rows[0].total if rows else 0, size=size)
 
 
 @dataclass

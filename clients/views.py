@@ -1,7 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.staticfiles import finders
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -57,7 +56,7 @@ def caseload(request: PracticeRequest):
     """Every couple of the counselor: who is overdue, who just finished, each partner's latest index."""
     filters = CaseloadFilterForm(request.GET).values()
     couples = caseload_data.caseload_queryset(request.user, **filters)
-    page = Paginator(couples, caseload_data.PAGE_SIZE).get_page(request.GET.get("page"))
+    page = caseload_data.page_of(couples, request.GET.get("page"))
     caseload_data.attach_overview(page.object_list)
     context = {
         "form": CaseloadFilterForm(filters),

@@ -66,7 +66,11 @@ def caseload(request: PracticeRequest):
         "filtered": bool(filters["status"] or filters["q"]),
         "now": timezone.now(),
     }
-    template = "clients/caseload.html#couple-list" if request.htmx else "clients/caseload.html"
+    template = (
+        "clients/caseload.html#couple-list"
+        if request.htmx and not request.htmx.history_restore_request
+        else "clients/caseload.html"
+    )
     return render(request, template, context)
 
 
@@ -201,7 +205,11 @@ def comparison_view(request: PracticeRequest, pk, assignment_pk):
             "release": _release_state(assignment, report),
         }
     )
-    template = "clients/comparison.html#items" if request.htmx else "clients/comparison.html"
+    template = (
+        "clients/comparison.html#items"
+        if request.htmx and not request.htmx.history_restore_request
+        else "clients/comparison.html"
+    )
     return render(request, template, context)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, OuterRef, Prefetch, Subquery
 
 from . import loader, scoring
-from .models import Answer, Assignment, Item, Response
+from .models import Answer, Assignment, Item, Response, answers_of
 
 # What each number means, in the words of docs/scoring.md, shown next to the number.
 EXPLAIN = {
@@ -448,7 +448,7 @@ def shared_summary(assignment, responses):
     instrument = assignment.instrument
     meta = instrument.domains()
     norms = instrument.norms()
-    a, b = score_of(responses["A"]), score_of(responses["B"])
+    a, b = (_scores_for(responses[position], instrument) for position in ("A", "B"))
     keys = [k for k in (*scoring.COUPLE_DOMAINS, scoring.OUTLOOK_DOMAIN) if k in meta]
     rows = []
     for key in keys:
@@ -471,6 +471,14 @@ def shared_summary(assignment, responses):
         strengths=[meta[k]["title"] for k in strengths],
         worth_talking=[meta[k]["title"] for k in worth],
     )
+
+
+def _scores_for(response, instrument):
+    """The stored scores, or (should a score row be missing) the same numbers computed from the answers."""
+    score = score_of(response)
+    if score is not None:
+        return score
+    return scoring.score_response(instrument.item_specs(items_of(instrument)), answers_of(response), instrument.norms())
 
 
 def _domain_row(key, a, b, norms):

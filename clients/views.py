@@ -159,7 +159,7 @@ def couple_archive(request: PracticeRequest, pk):
     return redirect("clients:couple_detail", pk=couple.pk)
 
 
-def _comparison_context(request, assignment):
+def _comparison_context(assignment):
     """The report and its charts, or None with the waiting context when someone is still answering."""
     responses = comparison.responses_by_position(assignment)
     if not comparison.both_finished(responses):
@@ -184,7 +184,7 @@ def _comparison_context(request, assignment):
 def comparison_view(request: PracticeRequest, pk, assignment_pk):
     """Both partners side by side for one administration, down to each statement."""
     assignment = _assignment_for(request, pk, assignment_pk)
-    report, context = _comparison_context(request, assignment)
+    report, context = _comparison_context(assignment)
     if report is None:
         audit(request, "comparison.view", assignment, ready=False)
         return render(request, "clients/comparison_waiting.html", context)
@@ -219,7 +219,7 @@ def comparison_pdf(request: PracticeRequest, pk, assignment_pk):
     import weasyprint
 
     assignment = _assignment_for(request, pk, assignment_pk)
-    report, context = _comparison_context(request, assignment)
+    report, context = _comparison_context(assignment)
     if report is None:
         return render(request, "clients/comparison_waiting.html", context, status=409)
     context.update({"base_template": "clients/pdf_base.html", "pdf": True, "groups": report.grouped()})

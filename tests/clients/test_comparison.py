@@ -249,3 +249,12 @@ def test_nobody_else_can_release_a_summary(world, finished, who):
 
 def test_release_needs_a_post(world, finished):
     assert client_for(world.owner).get(release_url(finished)).status_code == 405
+
+
+def test_the_comparison_recomputes_scores_that_went_missing(world, finished):
+    from assessments.models import Score
+
+    Score.objects.filter(response__assignment=finished).delete()
+    response = client_for(world.owner).get(comparison_url(finished))
+    assert response.status_code == 200
+    assert "Scores side by side" in visible_text(response)

@@ -105,3 +105,13 @@ def test_the_summary_opens_only_from_the_partners_own_link(released):
 def test_staff_cannot_open_the_partner_summary_without_a_link(released, world, who):
     assignment, responses, tokens = released
     assert client_for(getattr(world, who)).get(summary_url(responses["A"])).status_code == 403
+
+
+def test_the_summary_still_shows_if_a_stored_score_went_missing(released):
+    from assessments.models import Score
+
+    assignment, responses, tokens = released
+    Score.objects.filter(response__assignment=assignment).delete()
+    response = partner_client(tokens["B"]).get(summary_url(responses["B"]))
+    assert response.status_code == 200
+    assert "Communication & feeling understood" in visible_text(response)

@@ -39,12 +39,15 @@ def _frame(chart_id, title, desc, width, height, body):
     )
 
 
-def trend_chart(*, chart_id, title, desc, labels, series, width=560, height=220, compact=False):
+def trend_chart(*, chart_id, title, desc, labels, series, width=560, height=220, compact=False, last_notes=None):
     """Lines over administrations on a 0-100 scale, with the three bands shaded behind.
 
     ``labels`` names each administration (x axis); ``series`` is a list of
     ``(position, name, [value or None per label])``. A missing value breaks the line.
+    ``last_notes`` ({position: text}) labels each partner's latest point, e.g. with its
+    reliable-change label.
     """
+    last_notes = last_notes or {}
     left, right, top, bottom = (28, 10, 8, 20) if compact else (36, 14, 12, 28)
     plot_w, plot_h = width - left - right, height - top - bottom
     n = len(labels)
@@ -119,11 +122,13 @@ def trend_chart(*, chart_id, title, desc, labels, series, width=560, height=220,
                         dash,
                     )
                 )
+        last = max((i for i, v in enumerate(values) if v is not None), default=None)
         for i, value in enumerate(values):
             if value is not None:
+                note = f" ({last_notes[position]})" if i == last and position in last_notes else ""
                 parts.append(
                     format_html(
-                        '<circle cx="{}" cy="{}" r="{}" fill="{}"><title>{}, {}: {}</title></circle>',
+                        '<circle cx="{}" cy="{}" r="{}" fill="{}"><title>{}, {}: {}{}</title></circle>',
                         _num(x(i)),
                         _num(y(value)),
                         3 if compact else 4,
@@ -131,6 +136,7 @@ def trend_chart(*, chart_id, title, desc, labels, series, width=560, height=220,
                         name,
                         labels[i],
                         round(value),
+                        note,
                     )
                 )
     return _frame(chart_id, title, desc, width, height, mark_safe("".join(parts)))  # noqa: S308 - built by format_html
@@ -227,12 +233,14 @@ def _date_label(when):
     return dateformat.format(timezone.localtime(when), "j M Y")
 
 
-def trend_charts(trend, names):
+def trend_charts(trend, names, changes=None):
     """The couple page's charts: the Connection Index large, then one small chart per domain.
 
     ``trend`` is ``assessments.comparison.trend(...)``. Each chart comes with the rows of the
-    table that repeats its numbers: ``(administration label, A score, B score)``.
+    table that repeats its numbers: ``(administration label, A score, B score)``. ``changes``
+    (``comparison.latest_changes``) labels each partner's latest point with its reliable change.
     """
+    changes = changes or {}
     points = trend["points"]
     if not points:
         return []
@@ -259,6 +267,7 @@ def trend_charts(trend, names):
                     width=560 if big else 280,
                     height=220 if big else 130,
                     compact=not big,
+                    last_notes={pos: entries[key]["text"] for pos, entries in changes.items() if key in entries},
                 ),
                 "rows": list(zip(labels, values["A"], values["B"], strict=True)),
             }

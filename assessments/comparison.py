@@ -11,6 +11,7 @@ gap flags, recommendations, reliable change) live there. Three readers:
 from dataclasses import dataclass, field
 
 from django.db.models import Count, OuterRef, Prefetch, Subquery
+from django.utils import timezone
 
 from . import loader, scoring
 from .models import Answer, Assignment, Item, Response, answers_of
@@ -204,6 +205,14 @@ class Report:
                 groups.items(), key=lambda g: order.index(g[0][0]) if g[0][0] in order else 99
             )
         ]
+
+    def mark_safety_seen(self, now=None):
+        """Record that the counselor has now seen each raised safety alert (first view only)."""
+        unseen = [s["response"].pk for s in self.safety if s["response"].safety_alert_seen_at is None]
+        if unseen:
+            Response.objects.filter(pk__in=unseen, safety_alert_seen_at__isnull=True).update(
+                safety_alert_seen_at=now or timezone.now()
+            )
 
     def category_counts(self):
         counts = dict.fromkeys(ITEM_CATEGORY_FILTERS, 0)

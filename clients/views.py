@@ -11,7 +11,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
 from assessments import charts, comparison
-from assessments.models import Assignment, Response
+from assessments.models import Assignment
 from assessments.views import partner_response
 from practice.access import PracticeRequest, member_required
 from practice.models import audit
@@ -103,6 +103,7 @@ def couple_detail(request: PracticeRequest, pk):
     assignments = comparison.administrations(couple)
     names = {p.position: p.first_name for p in couple.partners.all()}
     trend = comparison.trend(assignments)
+    changes = comparison.latest_changes(assignments)
     for a in assignments:
         a.partner_rows = [(r, *caseload_data.progress(r, a.n_items), comparison.score_of(r)) for r in a.responses.all()]
     audit(request, "couple.view", couple)
@@ -113,8 +114,8 @@ def couple_detail(request: PracticeRequest, pk):
             "couple": couple,
             "assignments": assignments,
             "names": names,
-            "charts": charts.trend_charts(trend, names),
-            "changes": comparison.describe_changes(comparison.latest_changes(assignments), names, trend["keys"]),
+            "charts": charts.trend_charts(trend, names, changes),
+            "changes": comparison.describe_changes(changes, names, trend["keys"]),
             "notes_form": NotesForm(instance=couple),
             "explain": comparison.EXPLAIN,
             "has_actions_partial": _template_exists(ASSIGNMENT_ACTIONS),
@@ -189,11 +190,7 @@ def comparison_view(request: PracticeRequest, pk, assignment_pk):
         audit(request, "comparison.view", assignment, ready=False)
         return render(request, "clients/comparison_waiting.html", context)
     filters = ItemCategoryForm(request.GET).values()
-    unseen = [s["response"].pk for s in report.safety if s["response"].safety_alert_seen_at is None]
-    if unseen:
-        Response.objects.filter(pk__in=unseen, safety_alert_seen_at__isnull=True).update(
-            safety_alert_seen_at=timezone.now()
-        )
+    report.mark_safety_seen()
     audit(request, "comparison.view", assignment, category=filters["category"])
     context.update(
         {

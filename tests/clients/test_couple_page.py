@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -33,6 +35,7 @@ def test_trend_chart_shows_both_partners_with_a_table_and_the_reliable_change(wo
     assert html.count("<svg") == 9  # the index and eight domains, personal skills included
     assert 'role="img"' in html and '<title id="trend-connection_index-title">' in html
     assert "<polyline" in html
+    assert re.search(r"<title>Taylor, [^<]*: 100 \(Reliable improvement\)</title>", html)  # the latest point
     page = visible_text(response)
     # Taylor 50 -> 100 (+50), Jordan 25 -> 50 (+25): both beyond the 13-point index threshold.
     assert "Taylor: latest against previous Connection Index 50 → 100 (+50): Reliable improvement" in page

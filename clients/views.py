@@ -218,7 +218,7 @@ def comparison_pdf(request: PracticeRequest, pk, assignment_pk):
     assignment = _assignment_for(request, pk, assignment_pk)
     report, context = _comparison_context(assignment)
     if report is None:
-        return render(request, "clients/comparison_waiting.html", context, status=409)
+        return render(request, "clients/comparison_waiting.html", context)
     context.update({"base_template": "clients/pdf_base.html", "pdf": True, "groups": report.grouped()})
     html = render_to_string("clients/comparison.html", context, request=request)
     stylesheet = weasyprint.CSS(filename=finders.find("css/site.css"))

@@ -120,7 +120,9 @@ def test_before_both_finished_the_page_names_who_is_still_answering(world):
     assert "The comparison is not ready yet" in page
     assert "Jordan is still answering" in page
     assert "Talking with my partner" not in page
-    assert client_for(world.owner).get(pdf_url(assignment)).status_code == 409
+    pdf = client_for(world.owner).get(pdf_url(assignment))
+    assert pdf.status_code == 200 and pdf["Content-Type"].startswith("text/html")
+    assert "Jordan is still answering" in visible_text(pdf)
 
 
 def test_before_anyone_finished_both_names_are_given(world):

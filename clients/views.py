@@ -60,11 +60,9 @@ def caseload(request: PracticeRequest):
     caseload_data.attach_overview(page.object_list)
     context = {
         "form": CaseloadFilterForm(filters),
-        "filters": filters,
         "page": page,
         "couples": page.object_list,
         "filtered": bool(filters["status"] or filters["q"]),
-        "now": timezone.now(),
     }
     template = (
         "clients/caseload.html#couple-list"

@@ -260,3 +260,17 @@ def test_the_comparison_recomputes_scores_that_went_missing(world, finished):
     response = client_for(world.owner).get(comparison_url(finished))
     assert response.status_code == 200
     assert "Scores side by side" in visible_text(response)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/couples/99999999999999999999/",
+        "/couples/1/assessments/99999999999999999999/",
+        "/couples/99999999999999999999/assessments/1/report.pdf",
+        "/couples/summary/99999999999999999999/",
+    ],
+)
+def test_tampered_ids_are_a_readable_refusal_never_an_error(world, finished, path):
+    response = client_for(world.owner).get(path)
+    assert response.status_code in (403, 404)

@@ -5,6 +5,8 @@ to a table of the same numbers. Colours are literal so the PDF renderer draws th
 B's line is dashed so the partners differ without colour.
 """
 
+from decimal import ROUND_HALF_UP, Decimal
+
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -22,6 +24,11 @@ ATTENTION = "#b83232"
 
 def _num(value):
     return f"{value:.1f}"
+
+
+def _whole(value):
+    """Round half up, as the tables beside the charts do (Django's floatformat), so both agree."""
+    return int(Decimal(repr(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def _frame(chart_id, title, desc, width, height, body):
@@ -135,14 +142,14 @@ def trend_chart(*, chart_id, title, desc, labels, series, width=560, height=220,
                         color,
                         name,
                         labels[i],
-                        round(value),
+                        _whole(value),
                         note,
                     )
                 )
     return _frame(chart_id, title, desc, width, height, mark_safe("".join(parts)))  # noqa: S308 - built by format_html
 
 
-def pair_bars(*, chart_id, title, desc, rows, names, width=640):
+def pair_bars(*, chart_id, title, desc, rows, names, width=480):
     """Horizontal bars, partner A above partner B, per score on 0-100 with shaded bands.
 
     ``rows`` are ``(label, a, b, gap)``; a ``gap`` of True adds a "gap" mark on the right.
@@ -196,12 +203,12 @@ def pair_bars(*, chart_id, title, desc, rows, names, width=640):
                     bar_h - 4,
                     PARTNER_COLORS[position],
                     names[position],
-                    round(value),
+                    _whole(value),
                     _num(left + plot_w + 4),
                     bar_y + 10,
                     INK,
                     position,
-                    round(value),
+                    _whole(value),
                 )
             )
         if gap:

@@ -411,13 +411,15 @@ def latest_changes(assignments):
                 score = score_of(response)
                 if score is not None:
                     scored.append((assignment, score))
-        if len(scored) < 2:
+        if not scored:
             continue
-        (latest_a, latest), (previous_a, previous) = scored[0], scored[1]
-        try:
-            scoring.require_same_version(latest_a.instrument_id, previous_a.instrument_id)
-        except scoring.ScoringError:
+        latest_a, latest = scored[0]
+        # Scores are compared within one instrument version only: skip older versions.
+        same_version = [(a, s) for a, s in scored[1:] if a.instrument_id == latest_a.instrument_id]
+        if not same_version:
             continue
+        previous_a, previous = same_version[0]
+        scoring.require_same_version(latest.instrument_version, previous.instrument_version)
         norms = latest_a.instrument.norms()
         changes = {}
         for key, norm in norms.items():

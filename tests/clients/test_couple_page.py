@@ -138,3 +138,20 @@ def test_nobody_else_can_archive_a_couple(world, who):
     assert client_for(getattr(world, who)).post(url, {"action": "archive"}).status_code == 404
     world.couple.refresh_from_db()
     assert world.couple.status == Couple.Status.ACTIVE
+
+
+def test_reliable_change_compares_only_administrations_of_the_same_version(world):
+    import copy
+
+    from assessments import loader
+    from assessments.models import Instrument
+
+    finished_assignment(world.couple, levels=(2, 2), days_ago=60)
+    version_2 = copy.deepcopy(Instrument.current().definition)
+    version_2["version"] = 2
+    loader.load_definition(version_2)
+    finished_assignment(world.couple, levels=(5, 5))
+    page = visible_text(client_for(world.owner).get(detail(world.couple)))
+    assert "Connection Assessment v1" in page and "Connection Assessment v2" in page
+    assert "latest against previous" not in page
+    assert "Reliable improvement" not in page

@@ -122,6 +122,7 @@ def test_sort_by_last_activity_puts_the_latest_answers_first(busy, world):
         {"page": "-3"},
         {"page": "99999999999999999999"},
         {"q": "x" * 500},
+        {"q": "nul\x00byte"},
     ],
 )
 def test_unknown_filter_sort_and_page_values_fall_back_to_defaults(busy, world, params):

@@ -7,10 +7,6 @@ from django.core.management import call_command
 
 pytestmark = pytest.mark.e2e
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls below happen between
-# browser steps, never during one.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--no-sandbox",
@@ -34,14 +30,26 @@ def browser():
         browser.close()
 
 
-def test_demo_counselor_filters_compares_downloads_and_sees_the_trend(
-    live_server, transactional_db, browser, monkeypatch
-):
-    from django.db import connection
+@pytest.fixture
+def own_live_server(transactional_db):
+    """A live server of this test alone, stopped (its connections closed) before the database goes."""
+    from pytest_django.live_server_helper import LiveServer
 
-    # Request threads of the live server close their connections, so the test database can go.
-    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+    server = LiveServer("localhost")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def demo(transactional_db):
     call_command("seed_demo", force=True, stdout=open(os.devnull, "w"))  # noqa: SIM115
+
+
+# The browser fixture comes last: the data exists before Playwright's event loop starts in this
+# thread, and the test makes no query while the browser runs (a query from inside that loop
+# would open a connection that is never closed).
+def test_demo_counselor_filters_compares_downloads_and_sees_the_trend(own_live_server, demo, browser):
+    live_server = own_live_server
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=username]", "counselor@demo.example")

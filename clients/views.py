@@ -37,7 +37,7 @@ def _assignment_for(request: PracticeRequest, pk, assignment_pk):
     """An administration of one of the counselor's couples, reached through that couple's URL."""
     return get_object_or_404(
         Assignment.objects.select_related("couple", "instrument").filter(
-            couple__practice=request.practice, couple__counselor=request.user, couple_id=pk
+            couple__practice=request.practice, couple__counselor=request.user, couple__pk=pk
         ),
         pk=assignment_pk,
     )

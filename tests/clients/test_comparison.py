@@ -274,3 +274,17 @@ def test_the_comparison_recomputes_scores_that_went_missing(world, finished):
 def test_tampered_ids_are_a_readable_refusal_never_an_error(world, finished, path):
     response = client_for(world.owner).get(path)
     assert response.status_code in (403, 404)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/couples/99999999999999999999/notes/",
+        "/couples/99999999999999999999/archive/",
+        "/couples/1/assessments/99999999999999999999/release/",
+        "/couples/99999999999999999999/assessments/1/release/",
+    ],
+)
+def test_tampered_ids_in_a_post_are_refused_too(world, finished, path):
+    response = client_for(world.owner).post(path, {"notes": "x", "action": "archive"})
+    assert response.status_code == 404

@@ -313,6 +313,9 @@ LOGGING = {
         "django.security": {"filters": ["redact_secrets"]},
         # Sign-in attempts are in the audit log; django-axes' own lines only when something is wrong.
         "axes": {"level": "WARNING"},
+        # The PDF renderer logs every layout step and every CSS rule it skips.
+        "weasyprint": {"level": "ERROR"},
+        "fontTools": {"level": "WARNING"},
     },
 }
 

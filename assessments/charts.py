@@ -1,0 +1,309 @@
+"""Server-drawn SVG charts: no JavaScript, printable, and described for screen readers.
+
+Every chart has a <title> and <desc> (referenced by aria-labelledby) and is always shown next
+to a table of the same numbers. Colours are literal so the PDF renderer draws them too; partner
+B's line is dashed so the partners differ without colour.
+"""
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+PARTNER_COLORS = {"A": "#2f5d62", "B": "#a0522d"}
+PARTNER_DASH = {"A": "", "B": "6 4"}
+BAND_ZONES = (  # (from, to, fill): needs attention, mixed, strong
+    (0, 50, "#fbeaea"),
+    (50, 70, "#fdf3e1"),
+    (70, 100, "#e8f4ec"),
+)
+GRID = "#9aa5b1"
+INK = "#1f2933"
+ATTENTION = "#b83232"
+
+
+def _num(value):
+    return f"{value:.1f}"
+
+
+def _whole(value):
+    """Round half up, as the tables beside the charts do (Django's floatformat), so both agree."""
+    return int(Decimal(repr(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _frame(chart_id, title, desc, width, height, body):
+    return format_html(
+        '<svg class="chart" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
+        'aria-labelledby="{id}-title {id}-desc" preserveAspectRatio="xMinYMin meet" '
+        'xmlns="http://www.w3.org/2000/svg">'
+        '<title id="{id}-title">{title}</title><desc id="{id}-desc">{desc}</desc>{body}</svg>',
+        w=width,
+        h=height,
+        id=chart_id,
+        title=title,
+        desc=desc,
+        body=body,
+    )
+
+
+def trend_chart(*, chart_id, title, desc, labels, series, width=560, height=220, compact=False, last_notes=None):
+    """Lines over administrations on a 0-100 scale, with the three bands shaded behind.
+
+    ``labels`` names each administration (x axis); ``series`` is a list of
+    ``(position, name, [value or None per label])``. A missing value breaks the line.
+    ``last_notes`` ({position: text}) labels each partner's latest point, e.g. with its
+    reliable-change label.
+    """
+    last_notes = last_notes or {}
+    left, right, top, bottom = (28, 10, 8, 20) if compact else (36, 14, 12, 28)
+    plot_w, plot_h = width - left - right, height - top - bottom
+    n = len(labels)
+
+    def x(i):
+        return left + (plot_w / 2 if n == 1 else i * plot_w / (n - 1))
+
+    def y(v):
+        return top + (100 - v) * plot_h / 100
+
+    parts = []
+    for lo, hi, fill in BAND_ZONES:
+        parts.append(
+            format_html(
+                '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"/>',
+                left,
+                _num(y(hi)),
+                plot_w,
+                _num(y(lo) - y(hi)),
+                fill,
+            )
+        )
+    for tick in (0, 50, 70, 100):
+        parts.append(
+            format_html(
+                '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}" stroke-width="0.6"/>'
+                '<text x="{}" y="{}" font-size="{}" text-anchor="end" fill="{}">{}</text>',
+                left,
+                left + plot_w,
+                _num(y(tick)),
+                _num(y(tick)),
+                GRID,
+                left - 4,
+                _num(y(tick) + 3.5),
+                9 if compact else 11,
+                INK,
+                tick,
+            )
+        )
+    step = max(1, n // (3 if compact else 6))
+    for i, label in enumerate(labels):
+        if i % step == 0 or i == n - 1:
+            parts.append(
+                format_html(
+                    '<text x="{}" y="{}" font-size="{}" text-anchor="{}" fill="{}">{}</text>',
+                    _num(x(i)),
+                    height - (5 if compact else 8),
+                    9 if compact else 11,
+                    "middle" if n == 1 else "start" if i == 0 else "end" if i == n - 1 else "middle",
+                    INK,
+                    label,
+                )
+            )
+    for position, name, values in series:
+        color, dash = PARTNER_COLORS[position], PARTNER_DASH[position]
+        segment = []
+        segments = [segment]
+        for i, value in enumerate(values):
+            if value is None:
+                segment = []
+                segments.append(segment)
+            else:
+                segment.append(f"{_num(x(i))},{_num(y(value))}")
+        for points in segments:
+            if len(points) > 1:
+                parts.append(
+                    format_html(
+                        '<polyline points="{}" fill="none" stroke="{}" stroke-width="{}" stroke-dasharray="{}"/>',
+                        " ".join(points),
+                        color,
+                        2 if compact else 2.5,
+                        dash,
+                    )
+                )
+        last = max((i for i, v in enumerate(values) if v is not None), default=None)
+        for i, value in enumerate(values):
+            if value is not None:
+                note = f" ({last_notes[position]})" if i == last and position in last_notes else ""
+                parts.append(
+                    format_html(
+                        '<circle cx="{}" cy="{}" r="{}" fill="{}"><title>{}, {}: {}{}</title></circle>',
+                        _num(x(i)),
+                        _num(y(value)),
+                        3 if compact else 4,
+                        color,
+                        name,
+                        labels[i],
+                        _whole(value),
+                        note,
+                    )
+                )
+    return _frame(chart_id, title, desc, width, height, mark_safe("".join(parts)))  # noqa: S308 - built by format_html
+
+
+def pair_bars(*, chart_id, title, desc, rows, names, width=480):
+    """Horizontal bars, partner A above partner B, per score on 0-100 with shaded bands.
+
+    ``rows`` are ``(label, a, b, gap)``; a ``gap`` of True adds a "gap" mark on the right.
+    """
+    left, right, row_h, bar_h = 8, 64, 58, 13
+    plot_w = width - left - right
+    height = row_h * len(rows) + 22
+
+    def x(v):
+        return left + v * plot_w / 100
+
+    parts = []
+    for r, (label, a, b, gap) in enumerate(rows):
+        top = r * row_h
+        parts.append(
+            format_html(
+                '<text x="{}" y="{}" font-size="12" font-weight="600" fill="{}">{}</text>', left, top + 13, INK, label
+            )
+        )
+        for k, (position, value) in enumerate((("A", a), ("B", b))):
+            bar_y = top + 19 + k * (bar_h + 3)
+            for lo, hi, fill in BAND_ZONES:
+                parts.append(
+                    format_html(
+                        '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"/>',
+                        _num(x(lo)),
+                        bar_y,
+                        _num(x(hi) - x(lo)),
+                        bar_h,
+                        fill,
+                    )
+                )
+            if value is None:
+                parts.append(
+                    format_html(
+                        '<text x="{}" y="{}" font-size="11" fill="{}">{}: not enough answers</text>',
+                        left + 4,
+                        bar_y + 10,
+                        INK,
+                        names[position],
+                    )
+                )
+                continue
+            parts.append(
+                format_html(
+                    '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{}: {}</title></rect>'
+                    '<text x="{}" y="{}" font-size="11" fill="{}">{} {}</text>',
+                    left,
+                    bar_y + 2,
+                    _num(max(x(value) - left, 1)),
+                    bar_h - 4,
+                    PARTNER_COLORS[position],
+                    names[position],
+                    _whole(value),
+                    _num(left + plot_w + 4),
+                    bar_y + 10,
+                    INK,
+                    position,
+                    _whole(value),
+                )
+            )
+        if gap:
+            parts.append(
+                format_html(
+                    '<text x="{}" y="{}" font-size="11" font-weight="700" fill="{}" text-anchor="end">gap</text>',
+                    width - 2,
+                    top + 13,
+                    ATTENTION,
+                )
+            )
+    axis_y = row_h * len(rows) + 14
+    for tick in (0, 50, 70, 100):
+        parts.append(
+            format_html(
+                '<text x="{}" y="{}" font-size="10" text-anchor="middle" fill="{}">{}</text>',
+                _num(x(tick)),
+                axis_y,
+                INK,
+                tick,
+            )
+        )
+    return _frame(chart_id, title, desc, width, height, mark_safe("".join(parts)))  # noqa: S308 - built by format_html
+
+
+def _date_label(when):
+    from django.utils import dateformat, timezone
+
+    return dateformat.format(timezone.localtime(when), "j M Y")
+
+
+def trend_charts(trend, names, changes=None):
+    """The couple page's charts: the Connection Index large, then one small chart per domain.
+
+    ``trend`` is ``assessments.comparison.trend(...)``. Each chart comes with the rows of the
+    table that repeats its numbers: ``(administration label, A score, B score)``. ``changes``
+    (``comparison.latest_changes``) labels each partner's latest point with its reliable change.
+    """
+    changes = changes or {}
+    points = trend["points"]
+    if not points:
+        return []
+    labels = [_date_label(p["assignment"].assigned_at) for p in points]
+    result = []
+    for n, (key, title) in enumerate(trend["keys"]):
+        values = {pos: [p.get(pos, {}).get(key) for p in points] for pos in ("A", "B")}
+        if not any(v is not None for vs in values.values() for v in vs):
+            continue
+        big = n == 0
+        chart_id = f"trend-{key}"
+        result.append(
+            {
+                "key": key,
+                "title": title,
+                "big": big,
+                "svg": trend_chart(
+                    chart_id=chart_id,
+                    title=f"{title} over time",
+                    desc=f"{title} of {names.get('A', 'A')} (solid line) and {names.get('B', 'B')} (dashed line) "
+                    f"at each administration, on a 0 to 100 scale. The same numbers are in the table.",
+                    labels=labels,
+                    series=[(pos, names.get(pos, pos), values[pos]) for pos in ("A", "B")],
+                    width=560 if big else 280,
+                    height=220 if big else 130,
+                    compact=not big,
+                    last_notes={pos: entries[key]["text"] for pos, entries in changes.items() if key in entries},
+                ),
+                "rows": list(zip(labels, values["A"], values["B"], strict=True)),
+            }
+        )
+    return result
+
+
+def comparison_bars(report, names):
+    """Side-by-side bars for the comparison page: the index, then every compared domain."""
+    rows = [(r.title, r.a, r.b, r.gap) for r in [report.index, *report.domains]]
+    return pair_bars(
+        chart_id="domain-bars",
+        title="Scores side by side",
+        desc=f"Bars for {names['A']} (upper, darker) and {names['B']} (lower) on a 0 to 100 scale for the "
+        "Connection Index and each domain, over shaded bands (below 50, 50 to 69, 70 or more). "
+        "Gaps larger than measurement error are marked. The same numbers are in the table.",
+        rows=rows,
+        names=names,
+    )
+
+
+def shared_bars(summary):
+    """Side-by-side bars for the summary released to the couple."""
+    rows = [(r.title, r.a, r.b, r.gap) for r in [summary.index, *summary.domains]]
+    return pair_bars(
+        chart_id="shared-bars",
+        title="Your scores side by side",
+        desc=f"Bars for {summary.names['A']} (upper) and {summary.names['B']} (lower) on a 0 to 100 scale "
+        "for each area. The same numbers are in the table.",
+        rows=rows,
+        names=summary.names,
+    )

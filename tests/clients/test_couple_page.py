@@ -1,0 +1,157 @@
+import re
+
+import pytest
+from django.urls import reverse
+
+from clients.models import Couple
+from practice.models import AuditEvent
+from tests.clients.factories import bulk_caseload, finished_assignment, visible_text
+from tests.conftest import client_for, make_assignment
+
+OTHERS = ["colleague", "admin", "outsider", "outsider_admin"]
+
+
+def detail(couple):
+    return reverse("clients:couple_detail", args=[couple.pk])
+
+
+@pytest.mark.smoke
+def test_couple_page_lists_every_administration_with_status_and_scores(world):
+    finished_assignment(world.couple, levels=(3, 2), days_ago=60)
+    make_assignment(world.couple)
+    page = visible_text(client_for(world.owner).get(detail(world.couple)))
+    assert page.count("Connection Assessment v1 · assigned") == 2
+    assert "Both finished" in page and "Open" in page
+    assert "Compare both partners" in page and "Download PDF" in page
+    assert "taylor@example.com" in page and "jordan@example.com" in page
+
+
+@pytest.mark.smoke
+def test_trend_chart_shows_both_partners_with_a_table_and_the_reliable_change(world):
+    finished_assignment(world.couple, levels=(3, 2), days_ago=60)
+    finished_assignment(world.couple, levels=(5, 3))
+    response = client_for(world.owner).get(detail(world.couple))
+    html = response.content.decode()
+    assert html.count("<svg") == 9  # the index and eight domains, personal skills included
+    assert 'role="img"' in html and '<title id="trend-connection_index-title">' in html
+    assert "<polyline" in html
+    assert re.search(r"<title>Taylor, [^<]*: 100 \(Reliable improvement\)</title>", html)  # the latest point
+    page = visible_text(response)
+    # Taylor 50 -> 100 (+50), Jordan 25 -> 50 (+25): both beyond the 13-point index threshold.
+    assert "Taylor: latest against previous Connection Index 50 → 100 (+50): Reliable improvement" in page
+    assert "Jordan: latest against previous Connection Index 25 → 50 (+25): Reliable improvement" in page
+    # The same numbers in the table beside the chart, oldest administration first.
+    assert '<td class="num">50</td><td class="num">25</td></tr><tr>' in html
+    assert '<td class="num">100</td><td class="num">50</td></tr></tbody>' in html
+
+
+def test_a_change_within_measurement_error_is_called_ups_and_downs(world):
+    finished_assignment(world.couple, levels=(4, 4), days_ago=60)
+    finished_assignment(world.couple, levels=(4, 4), overrides=({"COM1": 5}, None))
+    page = visible_text(client_for(world.owner).get(detail(world.couple)))
+    assert "Within the normal ups and downs" in page
+    assert "Reliable improvement" not in page
+
+
+def test_no_trend_before_anyone_finished(world):
+    make_assignment(world.couple)
+    page = visible_text(client_for(world.owner).get(detail(world.couple)))
+    assert "Change over time" not in page
+    assert "Who is still answering?" in page
+
+
+@pytest.mark.parametrize("who", OTHERS)
+def test_couple_page_is_a_404_for_everyone_but_its_counselor(world, who):
+    finished_assignment(world.couple)
+    assert client_for(getattr(world, who)).get(detail(world.couple)).status_code == 404
+
+
+@pytest.mark.parametrize("size", [1, 50, 500])
+def test_couple_page_query_count_does_not_grow_with_the_caseload(world, django_assert_num_queries, size):
+    finished_assignment(world.couple, days_ago=30)
+    finished_assignment(world.couple)
+    make_assignment(world.couple)
+    if size > 1:
+        bulk_caseload(world.owner, size - 1)
+    client = client_for(world.owner)
+    client.get(detail(world.couple))
+    # session, user + membership, couple, its partners, administrations (with instrument and
+    # item count), responses (with partner, score and answer count), the audit event, then the
+    # session save (savepoint, update, release).
+    with django_assert_num_queries(10):
+        client.get(detail(world.couple))
+
+
+def test_counselor_saves_notes_and_the_edit_is_audited_without_the_text(world):
+    url = reverse("clients:couple_notes", args=[world.couple.pk])
+    response = client_for(world.owner).post(url, {"notes": "Talk about the move in session 3."})
+    assert response.status_code == 302
+    world.couple.refresh_from_db()
+    assert world.couple.notes == "Talk about the move in session 3."
+    event = AuditEvent.objects.get(action="couple.notes_edit")
+    assert event.actor == world.owner and "move" not in str(event.detail)
+    assert "Talk about the move in session 3." in visible_text(client_for(world.owner).get(detail(world.couple)))
+
+
+@pytest.mark.parametrize("who", OTHERS)
+def test_nobody_else_can_edit_notes(world, who):
+    url = reverse("clients:couple_notes", args=[world.couple.pk])
+    assert client_for(getattr(world, who)).post(url, {"notes": "hijacked"}).status_code == 404
+    world.couple.refresh_from_db()
+    assert world.couple.notes == ""
+
+
+def test_notes_cannot_be_changed_with_a_get(world):
+    url = reverse("clients:couple_notes", args=[world.couple.pk])
+    assert client_for(world.owner).get(url, {"notes": "x"}).status_code == 405
+
+
+@pytest.mark.smoke
+def test_archiving_takes_a_couple_off_the_caseload_and_back_again(world):
+    client = client_for(world.owner)
+    url = reverse("clients:couple_archive", args=[world.couple.pk])
+    client.post(url, {"action": "archive"})
+    world.couple.refresh_from_db()
+    assert world.couple.status == Couple.Status.ARCHIVED
+    caseload = reverse("clients:caseload")
+    assert [c.label for c in client.get(caseload).context["couples"]] == []
+    assert [c.label for c in client.get(caseload, {"status": "archived"}).context["couples"]] == ["Taylor & Jordan"]
+    client.post(url, {"action": "archive"})  # a double click changes nothing
+    client.post(url, {"action": "unarchive"})
+    world.couple.refresh_from_db()
+    assert world.couple.status == Couple.Status.ACTIVE
+    actions = list(AuditEvent.objects.filter(action__startswith="couple.").values_list("action", flat=True))
+    assert actions.count("couple.archive") == 1 and actions.count("couple.unarchive") == 1
+
+
+def test_archive_with_a_tampered_action_changes_nothing(world):
+    url = reverse("clients:couple_archive", args=[world.couple.pk])
+    response = client_for(world.owner).post(url, {"action": "delete"}, follow=True)
+    assert "Choose whether to archive the couple or bring it back." in visible_text(response)
+    world.couple.refresh_from_db()
+    assert world.couple.status == Couple.Status.ACTIVE
+
+
+@pytest.mark.parametrize("who", OTHERS)
+def test_nobody_else_can_archive_a_couple(world, who):
+    url = reverse("clients:couple_archive", args=[world.couple.pk])
+    assert client_for(getattr(world, who)).post(url, {"action": "archive"}).status_code == 404
+    world.couple.refresh_from_db()
+    assert world.couple.status == Couple.Status.ACTIVE
+
+
+def test_reliable_change_compares_only_administrations_of_the_same_version(world):
+    import copy
+
+    from assessments import loader
+    from assessments.models import Instrument
+
+    finished_assignment(world.couple, levels=(2, 2), days_ago=60)
+    version_2 = copy.deepcopy(Instrument.current().definition)
+    version_2["version"] = 2
+    loader.load_definition(version_2)
+    finished_assignment(world.couple, levels=(5, 5))
+    page = visible_text(client_for(world.owner).get(detail(world.couple)))
+    assert "Connection Assessment v1" in page and "Connection Assessment v2" in page
+    assert "latest against previous" not in page
+    assert "Reliable improvement" not in page

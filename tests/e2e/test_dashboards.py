@@ -1,0 +1,89 @@
+"""The counselor's morning, in a real browser, on the demo practice."""
+
+import os
+
+import pytest
+from django.core.management import call_command
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def own_live_server(transactional_db):
+    """A live server of this test alone, stopped (its connections closed) before the database goes."""
+    from pytest_django.live_server_helper import LiveServer
+
+    server = LiveServer("localhost")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def demo(transactional_db):
+    call_command("seed_demo", force=True, stdout=open(os.devnull, "w"))  # noqa: SIM115
+
+
+# The browser fixture comes last: the data exists before Playwright's event loop starts in this
+# thread, and the test makes no query while the browser runs (a query from inside that loop
+# would open a connection that is never closed).
+def test_demo_counselor_filters_compares_downloads_and_sees_the_trend(own_live_server, demo, browser):
+    live_server = own_live_server
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", "counselor@demo.example")
+    page.fill("input[name=password]", "connection-demo")
+    page.click("button[type=submit]")
+    page.goto(f"{live_server.url}/couples/")
+    cards = page.locator(".couple-card h2")
+    assert sorted(cards.all_inner_texts()) == sorted(
+        ["Rivera & Chen", "Okafor & Lind", "Patel & Morgan", "Nguyen & Brooks", "Silva & Novak"]
+    )
+
+    # Filtering refreshes the list in place and keeps the filter in the address.
+    page.select_option("select[name=status]", "overdue")
+    page.wait_for_url("**/couples/?*status=overdue*")
+    page.wait_for_function("document.querySelectorAll('.couple-card').length === 1")
+    assert cards.all_inner_texts() == ["Silva & Novak"]
+    page.go_back()
+    page.wait_for_function("document.querySelectorAll('.couple-card').length === 5")
+
+    # A finished couple: the trend across two administrations, then both partners side by side.
+    page.click("text=Nguyen & Brooks")
+    assert page.locator("figure.trend-big svg polyline").count() == 2
+    assert page.locator(".change-card").count() == 2
+    page.locator("text=Compare both partners").first.click()
+    assert page.locator("h1").inner_text() == "Nguyen & Brooks: side by side"
+    assert page.locator(".item-table tbody tr").count() == 30
+    page.select_option("select[name=category]", "different_views")
+    page.wait_for_url("**category=different_views")
+    page.wait_for_function(
+        "[...document.querySelectorAll('.item-table tbody tr')].every(r => r.className === 'cat-different_views')"
+    )
+    with page.expect_download() as download:
+        page.click("text=Download PDF")
+    path = download.value.path()
+    with open(path, "rb") as pdf:
+        assert pdf.read(4) == b"%PDF"
+    page.close()

@@ -516,6 +516,14 @@ def _line(reminder, partner, practice, now):
     return ReminderLine(reminder, "scheduled", at, f"{label} scheduled{retrying}")
 
 
+def reminders_by_response(assignments):
+    """Every reminder of these assignments in one query, as {response id: [reminders by due time]}."""
+    by_response = {}
+    for reminder in Reminder.objects.filter(response__assignment__in=assignments).order_by("due_at", "id"):
+        by_response.setdefault(reminder.response_id, []).append(reminder)
+    return by_response
+
+
 def panel(assignment, *, now=None):
     """Per partner, the reminders sent and scheduled and whether "Remind now" is possible.
 
@@ -523,10 +531,14 @@ def panel(assignment, *, now=None):
     """
     now = now or timezone.now()
     practice = assignment.couple.practice
-    responses = list(assignment.responses.select_related("partner").order_by("partner__position"))
-    reminders = {}
-    for reminder in Reminder.objects.filter(response__assignment=assignment).order_by("due_at", "id"):
-        reminders.setdefault(reminder.response_id, []).append(reminder)
+    prefetched = getattr(assignment, "_prefetched_objects_cache", {}).get("responses")
+    if prefetched is not None:  # a page showing several administrations loaded them already
+        responses = sorted(prefetched, key=lambda r: r.partner.position)
+    else:
+        responses = list(assignment.responses.select_related("partner").order_by("partner__position"))
+    reminders = getattr(assignment, "reminders_by_response", None)
+    if reminders is None:
+        reminders = reminders_by_response([assignment])
     panels = []
     for response in responses:
         partner = response.partner

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
-from assessments import charts, comparison
+from assessments import charts, comparison, reminders
 from assessments.models import Assignment
 from assessments.views import partner_response
 from practice.access import PracticeRequest, member_required
@@ -102,7 +102,11 @@ def couple_detail(request: PracticeRequest, pk):
     names = {p.position: p.first_name for p in couple.partners.all()}
     trend = comparison.trend(assignments)
     changes = comparison.latest_changes(assignments)
+    couple.practice = request.practice
+    reminders_by_response = reminders.reminders_by_response(assignments) if assignments else {}
     for a in assignments:
+        a.couple = couple  # the panels read the practice through it: no query per administration
+        a.reminders_by_response = reminders_by_response
         a.partner_rows = [(r, *caseload_data.progress(r, a.n_items), comparison.score_of(r)) for r in a.responses.all()]
     audit(request, "couple.view", couple)
     return render(

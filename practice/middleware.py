@@ -37,6 +37,22 @@ class PracticeMiddleware:
                 request.practice = membership.practice
                 timezone.activate(membership.practice.tz)
         try:
-            return self.get_response(request)
+            response = self.get_response(request)
         finally:
             timezone.deactivate()
+        touch(request)
+        return response
+
+
+def touch(request):
+    """Slide the session's idle expiry, writing the session at most once a minute.
+
+    Saving on every request (SESSION_SAVE_EVERY_REQUEST) costs a write per page; a write per
+    SESSION_TOUCH_SECONDS keeps the idle limit within a minute of exact at a fraction of that.
+    """
+    session = getattr(request, "session", None)
+    if session is None or session.session_key is None or session.is_empty():
+        return
+    now = int(timezone.now().timestamp())
+    if now - session.get("_touched", 0) >= settings.SESSION_TOUCH_SECONDS:
+        session["_touched"] = now

@@ -237,7 +237,10 @@ CELERY_BEAT_SCHEDULE = {
 
 # Sessions: staff sessions idle out after 30 minutes and end after 12 hours (see docs/security.md).
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_SECONDS", 30 * 60)
-SESSION_SAVE_EVERY_REQUEST = True
+# The idle expiry slides on activity: practice.middleware.touch writes the session at most once
+# per SESSION_TOUCH_SECONDS instead of on every request.
+SESSION_SAVE_EVERY_REQUEST = False
+SESSION_TOUCH_SECONDS = env_int("SESSION_TOUCH_SECONDS", 60)
 SESSION_ABSOLUTE_SECONDS = env_int("SESSION_ABSOLUTE_SECONDS", 12 * 60 * 60)
 # Seconds before the idle limit when a signed-in page warns (static/js/session.js).
 SESSION_WARNING_SECONDS = env_int("SESSION_WARNING_SECONDS", 5 * 60)

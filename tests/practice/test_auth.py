@@ -80,3 +80,22 @@ def test_practice_page_lists_only_its_own_people(world):
     assert world.outsider.email not in page
     page = client_for(world.outsider_admin).get(reverse("practice:overview")).content.decode()
     assert world.owner.email not in page
+
+
+def test_an_active_session_is_written_at_most_once_a_minute_and_its_expiry_slides(world):
+    from datetime import timedelta
+    from unittest import mock
+
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    client = client_for(world.owner)
+    client.get(reverse("clients:caseload"))
+    key = client.session.session_key
+    first = Session.objects.get(session_key=key).expire_date
+    client.get(reverse("clients:caseload"))
+    assert Session.objects.get(session_key=key).expire_date == first  # no write within the minute
+    later = timezone.now() + timedelta(minutes=2)
+    with mock.patch("django.utils.timezone.now", return_value=later):
+        assert client.get(reverse("clients:caseload")).status_code == 200
+    assert Session.objects.get(session_key=key).expire_date >= first + timedelta(minutes=2) - timedelta(seconds=1)

@@ -101,6 +101,9 @@ FUZZ = {
     "practice:exports": Fuzz(
         "admin", {"kind": "text", "format": "text", "start": "text", "end": "text", "counselor": "text"}
     ),
+    "clients:couple_notes": Fuzz("counselor", {"notes": NAME}),
+    "clients:couple_archive": Fuzz("counselor", {"action": "text"}),
+    "clients:release": Fuzz("counselor", {}),
     "assessments:remind_now": Fuzz("counselor", {}),
     "assessments:pause_reminders": Fuzz("counselor", {"paused": "text"}),
     "assessments:unsubscribe": Fuzz("anonymous", {}, may_change=("partners",)),

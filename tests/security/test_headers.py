@@ -84,7 +84,8 @@ def test_the_public_sign_in_page_still_gets_security_headers(db):
 
 
 def production_env(**extra):
-    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DEBUG")}
+    drop = ("DATABASE_URL", "REDIS_URL", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE")  # the last is set for browser tests
+    base = {k: v for k, v in os.environ.items() if k not in drop}
     return {
         **base,
         "DJANGO_SETTINGS_MODULE": "practice.settings",

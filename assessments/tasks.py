@@ -85,3 +85,22 @@ def notify_both_finished(assignment_id):
     assignment = Assignment.objects.select_related("couple__counselor", "couple__practice").get(pk=assignment_id)
     emails.send_counselor_both_finished(assignment)
     return "sent"
+
+
+# --- Safety alerts
+
+
+@shared_task
+def notify_safety_alert(response_id):
+    """Tell the counselor, once, that a response needs their attention. Says nothing more."""
+    from .models import Response
+
+    if not Response.objects.filter(pk=response_id, safety_alert_sent_at__isnull=True).update(
+        safety_alert_sent_at=timezone.now()
+    ):
+        return "already sent"
+    response = Response.objects.select_related("assignment__couple__counselor", "assignment__couple__practice").get(
+        pk=response_id
+    )
+    emails.send_counselor_safety_alert(response.assignment.couple)
+    return "sent"

@@ -1,0 +1,202 @@
+import copy
+import re
+import threading
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+
+from assessments import tasks
+from assessments.models import Answer, Assignment, Response, Score
+from tests.assessments.answering_helpers import answer_everything, save, section_codes, start
+from tests.conftest import make_assignment, page_text
+
+
+@pytest.fixture
+def partner(world):
+    assignment, tokens = make_assignment(world.couple)
+    client = start(tokens["A"])
+    client.assignment = assignment
+    client.tokens = tokens
+    return client
+
+
+def submit(client, response_id=None):
+    return client.post(reverse("assessments:submit", args=[response_id or client.response_id]))
+
+
+def test_review_lists_unanswered_questions_with_links_back_and_refuses_an_early_submit(partner):
+    first = section_codes()[0]
+    for code in first[:3]:
+        save(partner, code, 4, 1)
+    review = partner.get(reverse("assessments:review", args=[partner.response_id]))
+    text = page_text(review)
+    assert "Questions you have not answered" in text
+    assert f'href="{reverse("assessments:section", args=[partner.response_id, 1])}#item-' in text
+    assert "Talking and being understood: answer 1 more statement." in re.sub(r"<[^>]+>", "", text)
+    assert "Submit my answers" not in text
+    refused = submit(partner)
+    assert refused.status_code == 400
+    assert "Not submitted yet" in page_text(refused)
+    assert Response.objects.get(pk=partner.response_id).submitted_at is None
+    assert Answer.objects.filter(response_id=partner.response_id).count() == 3
+
+
+def test_prefer_not_to_answer_does_not_count_towards_a_score(partner):
+    answer_everything(partner)
+    for code in section_codes()[0][:2]:
+        save(partner, code, "declined", 2)
+    assert submit(partner).status_code == 400
+    save(partner, section_codes()[0][0], 3, 3)
+    assert submit(partner).status_code == 302
+
+
+@pytest.mark.smoke
+def test_a_partner_submits_once_and_sees_their_own_results_in_plain_words(partner):
+    answer_everything(partner, value=4)
+    review = page_text(partner.get(reverse("assessments:review", args=[partner.response_id])))
+    assert "You have answered every question." in review and "Submit my answers" in review
+    reply = submit(partner)
+    assert reply["Location"] == reverse("assessments:results", args=[partner.response_id])
+    again = submit(partner)  # the double click
+    assert again["Location"] == reply["Location"]
+    assert Score.objects.filter(response_id=partner.response_id).count() == 1
+    text = page_text(partner.get(reply["Location"]))
+    assert "Your results, Taylor" in text
+    assert "This is a reflection, not a diagnosis." in text
+    assert "Communication & feeling understood" in text
+    assert "Strong (70 or more)" in text or "Mixed (50 to 69)" in text
+    assert "Bands describe where a score falls" in text
+
+
+def test_after_submitting_the_answers_are_read_only(partner):
+    answer_everything(partner, value=4)
+    submit(partner)
+    page = page_text(partner.get(reverse("assessments:section", args=[partner.response_id, 1])))
+    assert "can no longer be changed" in page
+    assert re.search(r'type="radio"[^>]*checked disabled', page)
+    assert "autosave.js" not in page
+    refused = save(partner, section_codes()[0][0], 1, 9)
+    assert refused.status_code == 409 and "already submitted" in refused.content.decode()
+    posted = partner.post(reverse("assessments:section", args=[partner.response_id, 1]), {"item-COM1": "1"})
+    assert posted.status_code == 409
+    assert Answer.objects.get(response_id=partner.response_id, item__code="COM1").value == 4
+    assert partner.get(reverse("assessments:review", args=[partner.response_id]))["Location"].endswith("/results/")
+
+
+def test_results_wait_for_the_submission(partner):
+    reply = partner.get(reverse("assessments:results", args=[partner.response_id]))
+    assert reply["Location"] == reverse("assessments:section", args=[partner.response_id, 1])
+
+
+@pytest.mark.smoke
+def test_both_partners_submitting_completes_the_assignment(partner):
+    answer_everything(partner, value=4)
+    submit(partner)
+    other = start(partner.tokens["B"])
+    answer_everything(other, value=3)
+    submit(other)
+    assignment = Assignment.objects.get(pk=partner.assignment.pk)
+    assert assignment.status == Assignment.Status.COMPLETED
+    assert Score.objects.filter(response__assignment=assignment).count() == 2
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="concurrency is proven on PostgreSQL")
+def test_ten_concurrent_submits_produce_exactly_one_submission(transactional_db, world):
+    assignment, tokens = make_assignment(world.couple)
+    partner = start(tokens["A"])
+    answer_everything(partner, value=4)
+    browsers = []
+    for _ in range(10):
+        browser = Client()
+        browser.cookies = copy.deepcopy(partner.cookies)  # ten tabs of the same browser
+        browsers.append(browser)
+    barrier = threading.Barrier(10)
+    replies, errors = [], []
+
+    def click(browser):
+        try:
+            barrier.wait(timeout=20)
+            replies.append(submit(browser, partner.response_id))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=click, args=(b,)) for b in browsers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    assert [r.status_code for r in replies] == [302] * 10
+    assert {r["Location"] for r in replies} == {reverse("assessments:results", args=[partner.response_id])}
+    response = Response.objects.get(pk=partner.response_id)
+    assert response.submitted_at is not None
+    assert Score.objects.filter(response=response).count() == 1
+    from practice.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="response.submit", object_id=str(response.pk)).count() == 1
+
+
+# --- Safety -----------------------------------------------------------------------------------
+
+
+def post_safety_section(client, values):
+    index = len(section_codes())
+    fields = {f"item-{code}": str(values.get(code, 1)) for code in section_codes()[-1]}
+    return client.post(reverse("assessments:section", args=[client.response_id, index]), fields)
+
+
+@pytest.mark.smoke
+def test_concerning_safety_answers_show_support_at_once_with_a_quick_exit(partner, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        reply = post_safety_section(partner, {"SAF5": 3})
+    assert reply["Location"] == reverse("assessments:support", args=[partner.response_id])
+    text = page_text(partner.get(reply["Location"]))
+    assert "Support is here if you need it" in text
+    assert 'class="quick-exit" href="https://www.google.com/" rel="noreferrer"' in text
+    assert Response.objects.get(pk=partner.response_id).safety_level == "concern"
+    assert len(callbacks) == 1  # the counselor's alert, enqueued on commit
+
+
+def test_calm_safety_answers_go_straight_on_to_the_review(partner):
+    reply = post_safety_section(partner, {})
+    assert reply["Location"] == reverse("assessments:review", args=[partner.response_id])
+    assert Response.objects.get(pk=partner.response_id).safety_level == "none"
+    support = partner.get(reverse("assessments:support", args=[partner.response_id]))
+    assert support.status_code == 302
+
+
+def test_the_safety_section_always_offers_a_quick_exit(partner):
+    page = page_text(partner.get(reverse("assessments:section", args=[partner.response_id, len(section_codes())])))
+    assert 'class="quick-exit"' in page
+
+
+def test_the_counselor_is_alerted_once_and_the_email_says_only_that_a_response_needs_attention(partner):
+    post_safety_section(partner, {"SAF1": 3})
+    response = Response.objects.get(pk=partner.response_id)
+    assert tasks.notify_safety_alert(response.pk) == "sent"
+    assert tasks.notify_safety_alert(response.pk) == "already sent"
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == [partner.assignment.couple.counselor.email]
+    assert message.subject == "Riverside Counseling: a response needs your attention"
+    body = message.body + message.alternatives[0][0]
+    assert "needs your attention" in body
+    assert reverse("clients:couple_detail", args=[partner.assignment.couple.pk]) in body
+    for secret in ("Taylor", "Jordan", "Taylor & Jordan", "urgent", "concern", "safety", "hit", "afraid"):
+        assert secret.lower() not in (message.subject + body).lower()
+
+
+def test_a_safety_level_reached_only_at_submit_still_alerts(partner, django_capture_on_commit_callbacks):
+    answer_everything(partner, value=4, safety=1)
+    save(partner, "SAF3", 3, 2)  # "afraid at least sometimes": urgent
+    with django_capture_on_commit_callbacks() as callbacks:
+        submit(partner)
+    assert Response.objects.get(pk=partner.response_id).safety_level == "urgent"
+    assert len(callbacks) >= 1
+    score = Score.objects.get(response_id=partner.response_id)
+    assert "safety" not in score.domains and not hasattr(score, "safety_level")

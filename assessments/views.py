@@ -29,7 +29,11 @@ LINK_KEY = "partner_link_id"
 SEEN_KEY = "partner_seen_at"
 # Autosaves refresh the partner's session (its idle timeout) at most this often.
 SESSION_REFRESH_SECONDS = 5 * 60
-COUNSELOR_HINT = "Your counselor can send you a new link; every answer you already gave is kept."
+
+
+def _new_link_hint(assignment):
+    counselor = assignment.couple.counselor.get_full_name()
+    return f"Please ask {counselor} to send you a new link. Every answer you already gave is kept."
 
 
 # --- Partner pages ---------------------------------------------------------------------------
@@ -48,6 +52,15 @@ def partner_response(request, response_id):
         .filter(pk=response_id, links__pk=request.session[LINK_KEY], links__revoked_at__isnull=True)
         .first()
     )
+
+
+# What a band means, said to the person who answered (the counselor's pages use their own wording).
+PLAIN_WORDS = {
+    "strong": "A strength for you right now.",
+    "mixed": "Partly good, partly worth working on.",
+    "needs_attention": "Feels hard for you right now, and worth talking about with your counselor.",
+    None: "Not enough answers to give a score.",
+}
 
 
 def _link_problem(request, title, message, status):
@@ -76,7 +89,7 @@ def _closed(request, response):
             request, "This assessment was cancelled", "Your counselor cancelled it. Your answers are kept.", 410
         )
     if timezone.now() > assignment.link_expires_at:
-        return _link_problem(request, "This link has expired", COUNSELOR_HINT, 410)
+        return _link_problem(request, "This link has expired", _new_link_hint(assignment), 410)
     return None
 
 
@@ -131,7 +144,9 @@ def _resume_url(response, all_pages=None):
 def open_link(request, token):
     """Exchange a personal link's token for a partner session, then continue on a URL without it."""
     link = (
-        ResponseLink.objects.select_related("response__assignment__couple__practice", "response__partner")
+        ResponseLink.objects.select_related(
+            "response__assignment__couple__practice", "response__assignment__couple__counselor", "response__partner"
+        )
         .filter(token_hash=hash_token(token))
         .first()
     )
@@ -144,13 +159,13 @@ def open_link(request, token):
         )
     assignment = link.response.assignment
     if link.revoked_at is not None:
-        return _link_problem(request, "This link has been replaced", COUNSELOR_HINT, 410)
+        return _link_problem(request, "This link has been replaced", _new_link_hint(assignment), 410)
     if assignment.status == assignment.Status.CANCELLED:
         return _link_problem(
             request, "This assessment was cancelled", "Your counselor cancelled it. Your answers are kept.", 410
         )
     if link.response.submitted_at is None and timezone.now() > assignment.link_expires_at:
-        return _link_problem(request, "This link has expired", COUNSELOR_HINT, 410)
+        return _link_problem(request, "This link has expired", _new_link_hint(assignment), 410)
     request.session.cycle_key()
     request.session[SESSION_KEY] = link.response.pk
     request.session[LINK_KEY] = link.pk
@@ -275,7 +290,8 @@ def save_answer(request, response_id):
     if response.assignment.status == Assignment.Status.CANCELLED:
         return _save_refused("Not saved: your counselor cancelled this assessment. Your answers are kept.", 410)
     if timezone.now() > response.assignment.link_expires_at:
-        return _save_refused("Not saved: this link has expired. " + COUNSELOR_HINT, 410)
+        hint = _new_link_hint(response.assignment)
+        return _save_refused(f"Not saved: this link has expired. {hint}", 410)
     form = SaveAnswerForm(request.POST, rules=answering.item_rules(response.assignment.instrument_id))
     if not form.is_valid():
         errors = form.non_field_errors() or ["Please choose one of the answers shown."]
@@ -349,10 +365,10 @@ def results(request, response):
             rows.append(
                 {
                     "title": domain["title"],
-                    "meaning": domain.get("meaning", ""),
                     "score": None if value is None else round(value),
                     "band": band,
-                    "band_label": scoring.BAND_LABELS.get(band, "Not enough answers to score"),
+                    "band_label": scoring.BAND_LABELS.get(band, "Not scored"),
+                    "words": PLAIN_WORDS[band],
                     "private": domain["key"] in scoring.PRIVATE_DOMAINS,
                 }
             )

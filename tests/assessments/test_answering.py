@@ -230,6 +230,8 @@ def test_a_save_after_the_link_expired_is_refused_and_keeps_every_answer(partner
     assert stored(partner.response_id, "COM1") == (4, 1)
     page = partner.get(reverse("assessments:section", args=[partner.response_id, 1]))
     assert page.status_code == 410 and "This link has expired" in page_text(page)
+    counselor = partner.assignment.couple.counselor.get_full_name()
+    assert f"Please ask {counselor} to send you a new link. Every answer you already gave is kept." in page_text(page)
 
 
 def test_a_save_after_the_assessment_was_cancelled_is_refused(partner):

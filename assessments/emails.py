@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 
 def send(*, to, subject, template, context):
@@ -33,7 +34,7 @@ def send_partner_reminder(reminder, token):
             "partner": response.partner,
             "practice": assignment.couple.practice,
             "counselor": assignment.couple.counselor,
-            "due_at": assignment.due_at,
+            "due_at": timezone.localtime(assignment.due_at, assignment.couple.practice.tz).date(),  # the practice's day
             "link": response.link_url(token),
         },
     )

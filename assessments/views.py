@@ -103,6 +103,7 @@ def partner_view(view):
         response = partner_response(request, response_id)
         if response is None:
             return _not_your_link(request)
+        timezone.activate(response.assignment.couple.practice.tz)  # PracticeMiddleware deactivates it
         # The session is written back on this request anyway; note when, for the autosave endpoint.
         request.session[SEEN_KEY] = int(time.time())
         return view(request, response, *args, **kwargs)

@@ -329,3 +329,11 @@ def test_a_replaced_link_also_ends_the_session_it_opened(partner):
 def test_partner_pages_are_never_cached_by_the_browser(partner):
     reply = partner.get(reverse("assessments:section", args=[partner.response_id, 1]))
     assert "no-store" in reply["Cache-Control"]
+
+
+def test_a_section_page_costs_a_handful_of_queries(partner, django_assert_max_num_queries):
+    partner.get(reverse("assessments:section", args=[partner.response_id, 1]))
+    # 1 session, 2 response with assignment, couple, practice and counselor, 3 its answers,
+    # 4-6 the session written back (savepoint, update, release).
+    with django_assert_max_num_queries(6):
+        assert partner.get(reverse("assessments:section", args=[partner.response_id, 2])).status_code == 200

@@ -204,3 +204,26 @@ def test_assigning_mails_each_partner_a_link_that_opens_their_own_response(world
         assert phone.post(reverse("assessments:submit", args=[response_id]))["Location"].endswith("/results/")
     assignment.refresh_from_db()
     assert assignment.status == Assignment.Status.COMPLETED
+
+
+def test_the_invitation_names_the_practice_and_the_due_day_in_the_practices_time_zone(world):
+    world.practice.time_zone = "America/New_York"
+    world.practice.save()
+    due = due_in(7, world.practice)
+    client_for(world.owner).post(assign_url(world), {"due_date": due})
+    invitation = Reminder.objects.filter(kind=Reminder.Kind.INVITATION, response__partner__position="A").get()
+    Reminder.objects.filter(pk=invitation.pk).update(due_at=timezone.now())
+    from django.core import mail
+
+    from assessments.tasks import send_reminder
+
+    assert send_reminder(invitation.pk) == "sent"
+    message = mail.outbox[-1]
+    html = message.alternatives[0][0]
+    day = timezone.datetime.fromisoformat(due).strftime("%A %-d %B %Y")
+    assert message.subject == "Riverside Counseling: your Connection Assessment"
+    for body in (message.body, html):
+        assert day in body
+        assert "Riverside Counseling" in body
+        assert "/a/" in body
+    assert "Jordan" not in message.body  # nothing about the other partner

@@ -204,6 +204,8 @@ def test_assigning_mails_each_partner_a_link_that_opens_their_own_response(world
         assert phone.post(reverse("assessments:submit", args=[response_id]))["Location"].endswith("/results/")
     assignment.refresh_from_db()
     assert assignment.status == Assignment.Status.COMPLETED
+    # The counselor hears that both have finished (and the worker leaves nothing queued behind).
+    assert wait_for(lambda: len(worker.mails()) == 3, timeout=90), worker.output()[-3000:]
 
 
 def test_the_invitation_names_the_practice_and_the_due_day_in_the_practices_time_zone(world):

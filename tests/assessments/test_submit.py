@@ -200,3 +200,23 @@ def test_a_safety_level_reached_only_at_submit_still_alerts(partner, django_capt
     assert len(callbacks) >= 1
     score = Score.objects.get(response_id=partner.response_id)
     assert "safety" not in score.domains and not hasattr(score, "safety_level")
+
+
+@pytest.mark.smoke
+def test_a_partner_answers_everything_and_submits_with_plain_forms_only(partner):
+    """The whole journey as a browser without JavaScript makes it: only form posts, no autosave."""
+    url = reverse("assessments:section", args=[partner.response_id, 1])
+    for _ in section_codes():
+        page = page_text(partner.get(url))
+        fields = dict(re.findall(r'<input type="hidden" name="(seq-\w+)" value="(\d+)"', page))
+        value = "1" if "Your safety in the past 12 months" in page else "4"
+        fields.update({f"item-{code}": value for code in re.findall(r'name="item-(\w+)" value="4"', page)})
+        fields["csrfmiddlewaretoken"] = "unused-by-the-test-client"
+        url = partner.post(url, fields)["Location"]
+    assert url == reverse("assessments:review", args=[partner.response_id])
+    review = page_text(partner.get(url))
+    form = re.search(r'<form method="post" action="([^"]+)">', review.split("Ready to submit")[1]).group(1)
+    assert form == reverse("assessments:submit", args=[partner.response_id])
+    results = partner.post(form, follow=True)
+    assert "Your results, Taylor" in page_text(results)
+    assert Answer.objects.filter(response_id=partner.response_id).count() == len(sum(section_codes(), []))

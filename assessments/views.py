@@ -27,6 +27,7 @@ from .models import submit as submit_workflow
 SESSION_KEY = "partner_response_id"
 LINK_KEY = "partner_link_id"
 SEEN_KEY = "partner_seen_at"
+SAFETY_SECTION = "safety"
 # Autosaves refresh the partner's session (its idle timeout) at most this often.
 SESSION_REFRESH_SECONDS = 5 * 60
 
@@ -273,8 +274,9 @@ def _save_refused(message, status):
 def save_answer(request, response_id):
     """Autosave one answer: 204 when stored, a short 4xx message otherwise.
 
-    Three queries: the session, the response (partner_response), the upsert (save_answer).
-    The session is written back only every SESSION_REFRESH_SECONDS, not on every click.
+    Three queries: the session, the response (partner_response), the upsert (save_answer); a
+    safety item adds the safety level's two, and answers with the support resources when the
+    level calls for them. The session is written back only every SESSION_REFRESH_SECONDS.
     """
     now = time.time()
     if now - request.session.get(SEEN_KEY, 0) < SESSION_REFRESH_SECONDS:
@@ -305,6 +307,12 @@ def save_answer(request, response_id):
     )
     if not stored:
         return _save_refused("Not saved: a newer answer to this question was already saved.", 409)
+    if form.cleaned_data["rule"].section == SAFETY_SECTION:
+        # Two more queries, for safety items only: read the safety answers, store a changed level.
+        answering.record_safety(response)
+        if answering.needs_support(response):
+            # The tiny partial the page shows at once: support resources, for this respondent only.
+            return render(request, "assessments/_support_resources.html", {"response": response})
     return HttpResponse(status=204)
 
 

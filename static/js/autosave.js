@@ -3,7 +3,9 @@
  * Each question carries a per-item sequence number (data-seq). A new choice gets the next number
  * and is POSTed to the form's data-save-url; the server stores it only if no newer number is
  * stored, so a late retry can never undo a newer choice. Failed saves retry with backoff, and
- * the page says so. Without this script the same form posts with "Save and continue".
+ * the page says so. A save may answer with a small piece of page to show at once (the support
+ * resources after a concerning safety answer). Without this script the same form posts with
+ * "Save and continue".
  */
 (function () {
   "use strict";
@@ -70,6 +72,16 @@
         mark(code, "saved", "Saved");
         summary();
         return;
+      }
+      if (reply.status === 200) {
+        // Saved, and the server sends something to show at once (support resources).
+        delete pending[code];
+        mark(code, "saved", "Saved");
+        summary();
+        return reply.text().then(function (html) {
+          var slot = document.querySelector("[data-support-slot]");
+          if (slot && html) { slot.innerHTML = html; }
+        });
       }
       return reply.text().then(function (text) {
         if (pending[code] !== job) { return; }

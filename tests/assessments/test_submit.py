@@ -193,7 +193,8 @@ def test_the_counselor_is_alerted_once_and_the_email_says_only_that_a_response_n
 
 def test_a_safety_level_reached_only_at_submit_still_alerts(partner, django_capture_on_commit_callbacks):
     answer_everything(partner, value=4, safety=1)
-    save(partner, "SAF3", 3, 2)  # "afraid at least sometimes": urgent
+    # An answer that reached the database without passing the safety check (e.g. stored before).
+    Answer.objects.filter(response_id=partner.response_id, item__code="SAF3").update(value=3)
     with django_capture_on_commit_callbacks() as callbacks:
         submit(partner)
     assert Response.objects.get(pk=partner.response_id).safety_level == "urgent"
@@ -220,3 +221,26 @@ def test_a_partner_answers_everything_and_submits_with_plain_forms_only(partner)
     results = partner.post(form, follow=True)
     assert "Your results, Taylor" in page_text(results)
     assert Answer.objects.filter(response_id=partner.response_id).count() == len(sum(section_codes(), []))
+
+
+def test_a_concerning_safety_answer_saved_on_its_own_shows_support_at_once_and_alerts(
+    partner, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    assert save(partner, "SAF7", 1, 1).status_code == 204  # "Never": nothing to show
+    save(partner, "COM1", 4, 1)  # warm caches
+    # 1 session, 2 response, 3 upsert, 4 the safety answers, 5 the changed level.
+    with django_capture_on_commit_callbacks() as callbacks, django_assert_max_num_queries(5):
+        reply = save(partner, "SAF5", 4, 1)
+    assert reply.status_code == 200
+    assert "Support is here if you need it" in page_text(reply)
+    assert Response.objects.get(pk=partner.response_id).safety_level == "concern"
+    assert len(callbacks) == 1
+    # Leaving the section without "Save and continue" still leaves the counselor alerted.
+    with django_capture_on_commit_callbacks() as callbacks:
+        save(partner, "SAF5", 5, 2)
+    assert len(callbacks) == 0  # alerted once, not on every click
+
+
+def test_the_safety_page_has_a_place_for_support_to_appear(partner):
+    page = page_text(partner.get(reverse("assessments:section", args=[partner.response_id, len(section_codes())])))
+    assert "data-support-slot" in page

@@ -80,7 +80,11 @@
         summary();
         return reply.text().then(function (html) {
           var slot = document.querySelector("[data-support-slot]");
-          if (slot && html) { slot.innerHTML = html; }
+          var box = document.getElementById("item-" + code);
+          if (!slot || !html) { return; }
+          // Right under the question just answered, where the respondent is looking.
+          if (box) { box.insertAdjacentElement("afterend", slot); }
+          slot.innerHTML = html;
         });
       }
       return reply.text().then(function (text) {

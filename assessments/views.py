@@ -31,6 +31,14 @@ SAFETY_SECTION = "safety"
 # Autosaves refresh the partner's session (its idle timeout) at most this often.
 SESSION_REFRESH_SECONDS = 5 * 60
 
+# What a band means, said to the person who answered (the counselor's pages use their own wording).
+PLAIN_WORDS = {
+    "strong": "A strength for you right now.",
+    "mixed": "Partly good, partly worth working on.",
+    "needs_attention": "Feels hard for you right now, and worth talking about with your counselor.",
+    None: "Not enough answers to give a score.",
+}
+
 
 def _new_link_hint(assignment):
     counselor = assignment.couple.counselor.get_full_name()
@@ -53,15 +61,6 @@ def partner_response(request, response_id):
         .filter(pk=response_id, links__pk=request.session[LINK_KEY], links__revoked_at__isnull=True)
         .first()
     )
-
-
-# What a band means, said to the person who answered (the counselor's pages use their own wording).
-PLAIN_WORDS = {
-    "strong": "A strength for you right now.",
-    "mixed": "Partly good, partly worth working on.",
-    "needs_attention": "Feels hard for you right now, and worth talking about with your counselor.",
-    None: "Not enough answers to give a score.",
-}
 
 
 def _link_problem(request, title, message, status):
@@ -278,14 +277,15 @@ def save_answer(request, response_id):
     safety item adds the safety level's two, and answers with the support resources when the
     level calls for them. The session is written back only every SESSION_REFRESH_SECONDS.
     """
+    response = partner_response(request, response_id)
+    if response is None:
+        request.skip_session_save = True  # nothing to refresh, and no session to create
+        return _save_refused("Not saved: please open your personal link again. Your earlier answers are kept.", 403)
     now = time.time()
     if now - request.session.get(SEEN_KEY, 0) < SESSION_REFRESH_SECONDS:
         request.skip_session_save = True
     else:
         request.session[SEEN_KEY] = int(now)
-    response = partner_response(request, response_id)
-    if response is None:
-        return _save_refused("Not saved: please open your personal link again. Your earlier answers are kept.", 403)
     if response.identity_confirmed_at is None or response.consented_at is None:
         return _save_refused("Not saved: please start from your personal link.", 409)
     if response.submitted_at is not None:

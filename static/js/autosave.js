@@ -89,6 +89,11 @@
       }
       return reply.text().then(function (text) {
         if (pending[code] !== job) { return; }
+        var plain = (reply.headers.get("Content-Type") || "").indexOf("text/plain") === 0;
+        if (!plain || !text) {
+          // Not one of our messages (an expired form token, a proxy's error page).
+          text = "Not saved. Please reload the page and choose again; your earlier answers are kept.";
+        }
         delete pending[code];
         mark(code, "refused", text);
         summary();

@@ -215,10 +215,14 @@ def test_a_save_for_the_other_partners_response_is_refused(partner):
     assert not Answer.objects.filter(response=other).exists()
 
 
-def test_a_save_without_the_link_is_refused(partner):
+def test_a_save_without_the_link_is_refused_and_creates_no_session(partner):
+    from django.contrib.sessions.models import Session
+
+    sessions = Session.objects.count()
     reply = save(Client(), "COM1", 4, 1, response_id=partner.response_id)
     assert reply.status_code == 403
     assert not Answer.objects.exists()
+    assert Session.objects.count() == sessions
 
 
 def test_a_save_after_the_link_expired_is_refused_and_keeps_every_answer(partner):

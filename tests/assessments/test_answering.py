@@ -341,3 +341,55 @@ def test_a_section_page_costs_a_handful_of_queries(partner, django_assert_max_nu
     # 4-6 the session written back (savepoint, update, release).
     with django_assert_max_num_queries(6):
         assert partner.get(reverse("assessments:section", args=[partner.response_id, 2])).status_code == 200
+
+
+# --- In a real browser ------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason="needs Debian's Chromium")
+def test_in_a_browser_answers_save_as_chosen_and_a_lost_connection_shows_a_retrying_state(live_server, world):
+    from playwright.sync_api import sync_playwright
+
+    _, tokens = make_assignment(world.couple)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 390, "height": 844})
+            page = context.new_page()
+            page.goto(live_server.url + reverse("assessments:open_link", args=[tokens["A"]]))
+            page.click("button.primary")
+            page.wait_for_url("**/consent/")
+            page.check("input[value=yes]")
+            page.check("input[name=understood]")
+            page.click("button.primary")
+            page.wait_for_url("**/section/1/")
+            status = page.locator("[data-autosave-status]")
+            questions = page.locator("fieldset.question")
+            questions.nth(0).locator("label.choice").nth(3).click()
+            page.wait_for_function("document.querySelector('[data-autosave-status]').dataset.state === 'saved'")
+            assert status.inner_text() == "All answers saved."
+            context.set_offline(True)
+            questions.nth(1).locator("label.choice").nth(1).click()
+            page.wait_for_function("document.querySelector('[data-autosave-status]').dataset.state === 'retrying'")
+            assert "Not saved — retrying" in questions.nth(1).inner_text()
+            context.set_offline(False)
+            page.wait_for_function(
+                "document.querySelector('[data-autosave-status]').dataset.state === 'saved'", timeout=20000
+            )
+            page.reload()
+            assert page.locator("input[type=radio]:checked").count() == 2
+        finally:
+            browser.close()
+    first = [q.code for q in answering.pages(Answer.objects.first().response)[0].questions]
+    assert [stored(Answer.objects.first().response_id, code) for code in first[:2]] == [(4, 1), (2, 1)]

@@ -62,32 +62,38 @@ def definition(instrument_id):
 
 
 def _upsert_sql():
-    table = connection.ops.quote_name(Answer._meta.db_table)
+    answers = connection.ops.quote_name(Answer._meta.db_table)
+    responses = connection.ops.quote_name(Response._meta.db_table)
     # A save lands only when its sequence number is newer than the stored one. A repeat of the
     # same save (same seq, same value: a retry whose first reply was lost) also "lands", so a
-    # retry is told it succeeded; anything older changes nothing. PostgreSQL and SQLite (3.39+)
-    # both speak ON CONFLICT ... DO UPDATE ... WHERE, IS NOT DISTINCT FROM and RETURNING.
-    # The only interpolation is the model's own quoted table name.
+    # retry is told it succeeded; anything older changes nothing. Nothing lands once the
+    # response is submitted: on PostgreSQL the share lock makes a save racing a submit wait for
+    # it (or the submit wait for the save), so a score always matches the stored answers; SQLite
+    # runs one writer at a time anyway. PostgreSQL and SQLite (3.39+) both speak ON CONFLICT ...
+    # DO UPDATE ... WHERE, IS NOT DISTINCT FROM and RETURNING.
+    lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
+    # The only interpolations are the models' own quoted table names and the lock clause.
     return (
-        f"INSERT INTO {table} (response_id, item_id, value, seq, updated_at) "  # noqa: S608
-        "VALUES (%s, %s, %s, %s, %s) "
+        f"INSERT INTO {answers} (response_id, item_id, value, seq, updated_at) "  # noqa: S608
+        "SELECT %s, %s, %s, %s, %s "
+        f"WHERE (SELECT submitted_at FROM {responses} WHERE id = %s{lock}) IS NULL "
         "ON CONFLICT (response_id, item_id) DO UPDATE SET value = excluded.value, seq = excluded.seq, "
-        f"updated_at = excluded.updated_at WHERE {table}.seq < excluded.seq "
-        f"OR ({table}.seq = excluded.seq AND {table}.value IS NOT DISTINCT FROM excluded.value) "
+        f"updated_at = excluded.updated_at WHERE {answers}.seq < excluded.seq "
+        f"OR ({answers}.seq = excluded.seq AND {answers}.value IS NOT DISTINCT FROM excluded.value) "
         "RETURNING seq"
     )
 
 
 def save_answer(*, response_id, item_id, value, seq, now=None):
-    """Store one answer unless a newer one (higher seq) is already stored. One query.
+    """Store one answer unless a newer one (higher seq) is stored or the response is submitted.
 
-    value None means "Prefer not to answer". Returns True when the answer is now stored, False
-    when a newer choice was kept instead. Django's bulk_create(update_conflicts=True) cannot add
-    the WHERE clause that makes this safe, hence the SQL.
+    One query. value None means "Prefer not to answer". Returns True when the answer is now
+    stored, False when it was refused. Django's bulk_create(update_conflicts=True) cannot add
+    the WHERE clauses that make this safe, hence the SQL.
     """
     now = connection.ops.adapt_datetimefield_value(now or timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(_upsert_sql(), [response_id, item_id, value, seq, now])
+        cursor.execute(_upsert_sql(), [response_id, item_id, value, seq, now, response_id])
         return cursor.fetchone() is not None
 
 

@@ -244,3 +244,52 @@ def test_a_concerning_safety_answer_saved_on_its_own_shows_support_at_once_and_a
 def test_the_safety_page_has_a_place_for_support_to_appear(partner):
     page = page_text(partner.get(reverse("assessments:section", args=[partner.response_id, len(section_codes())])))
     assert "data-support-slot" in page
+
+
+def test_a_save_that_races_a_submit_cannot_land_after_it(partner):
+    """The check before the save passed, then the response was submitted: the save itself refuses."""
+    from assessments.answering import item_rules, save_answer
+
+    answer_everything(partner, value=4)
+    submit(partner)
+    rule = item_rules(partner.assignment.instrument_id)["COM1"]
+    assert save_answer(response_id=partner.response_id, item_id=rule.id, value=1, seq=50) is False
+    assert Answer.objects.get(response_id=partner.response_id, item__code="COM1").value == 4
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="concurrency is proven on PostgreSQL")
+def test_saves_racing_a_submit_leave_a_score_that_matches_the_stored_answers(transactional_db, world):
+    from assessments import scoring
+    from assessments.models import answers_of
+
+    assignment, tokens = make_assignment(world.couple)
+    partner = start(tokens["A"])
+    answer_everything(partner, value=4)
+    codes = sum(section_codes()[:6], [])[:12]
+    barrier = threading.Barrier(len(codes) + 1)
+    errors = []
+
+    def act(action):
+        browser = Client()
+        browser.cookies = copy.deepcopy(partner.cookies)
+        try:
+            barrier.wait(timeout=20)
+            action(browser)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    actions = [lambda b: submit(b, partner.response_id)]
+    actions += [lambda b, code=code: save(b, code, 1, 2, partner.response_id) for code in codes]
+    threads = [threading.Thread(target=act, args=(a,)) for a in actions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    response = Response.objects.select_related("assignment__instrument").get(pk=partner.response_id)
+    assert response.submitted_at is not None
+    instrument = response.assignment.instrument
+    expected = scoring.score_response(instrument.item_specs(), answers_of(response), instrument.norms())
+    assert Score.objects.get(response=response).domains == expected.domains

@@ -99,3 +99,13 @@ def send_counselor_overdue(assignment):
         },
         headers={"Message-ID": f"<overdue-{assignment.pk}@{mail_domain()}>"},
     )
+
+
+def send_counselor_safety_alert(couple):
+    # Subject and body say only that a response needs attention: no name, no answer, no level.
+    send(
+        to=couple.counselor.email,
+        subject=f"{couple.practice.name}: a response needs your attention",
+        template="counselor_safety_alert",
+        context={"couple_pk": couple.pk, "counselor": couple.counselor, "practice": couple.practice},
+    )

@@ -427,6 +427,10 @@ def submit(response, *, now=None):
         others = [r for r in responses if r.pk != response.pk]
         other = others[0] if others else None
         compute_score(response, partner_response=other, items=items)
+        if response.safety_level in (Response.Safety.CONCERN, Response.Safety.URGENT):
+            from .tasks import notify_safety_alert
+
+            notify_safety_alert.delay_on_commit(response.pk)
         Reminder.objects.filter(response=response, status=Reminder.Status.SCHEDULED).update(
             status=Reminder.Status.SKIPPED
         )
@@ -440,3 +444,35 @@ def submit(response, *, now=None):
 
             notify_both_finished.delay_on_commit(assignment.pk)
     return True
+
+
+def cancel(assignment, *, now=None):
+    """Cancel an open assignment: its links stop working, its reminders are not sent.
+
+    Answers already given are kept. Returns False when it was no longer open (a double click).
+    """
+    now = now or timezone.now()
+    if not Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.OPEN).update(
+        status=Assignment.Status.CANCELLED, cancelled_at=now
+    ):
+        return False
+    assignment.status, assignment.cancelled_at = Assignment.Status.CANCELLED, now
+    Reminder.objects.filter(response__assignment=assignment, status=Reminder.Status.SCHEDULED).update(
+        status=Reminder.Status.SKIPPED
+    )
+    return True
+
+
+def send_invitation(response, *, now=None):
+    """Plan one more invitation e-mail for a partner (carrying their live link), sent on commit."""
+    from django.db.models import Max
+
+    from .tasks import send_reminder
+
+    now = now or timezone.now()
+    last = response.reminders.filter(kind=Reminder.Kind.INVITATION).aggregate(n=Max("sequence"))["n"]
+    reminder = Reminder.objects.create(
+        response=response, kind=Reminder.Kind.INVITATION, sequence=(last or 0) + 1, due_at=now
+    )
+    send_reminder.delay_on_commit(reminder.pk)
+    return reminder

@@ -9,8 +9,9 @@ countdown anywhere is ``reminders.MAX_COUNTDOWN`` (four minutes). Sends are idem
 import logging
 
 from celery import shared_task
+from django.utils import timezone
 
-from . import reminders
+from . import emails, reminders
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,25 @@ def notify_counselor(self, assignment_id, what):
 def notify_both_finished(self, assignment_id):
     """Tell the counselor, once, that both partners have finished (enqueued by submit())."""
     return _notify(self, assignment_id, "both_finished")
+
+
+# --- Safety alerts
+
+
+@shared_task
+def notify_safety_alert(response_id):
+    """Tell the counselor, once, that a response needs their attention. Says nothing more."""
+    from .models import Response
+
+    if not Response.objects.filter(pk=response_id, safety_alert_sent_at__isnull=True).update(
+        safety_alert_sent_at=timezone.now()
+    ):
+        return "already sent"
+    response = Response.objects.select_related("assignment__couple__counselor", "assignment__couple__practice").get(
+        pk=response_id
+    )
+    emails.send_counselor_safety_alert(response.assignment.couple)
+    return "sent"
 
 
 from .export_tasks import *  # noqa: E402,F401,F403

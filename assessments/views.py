@@ -1,19 +1,61 @@
-from django.contrib.auth.decorators import login_not_required
-from django.shortcuts import redirect, render
-from django.utils import timezone
+"""Partner pages (reached through a personal link, never a password) and the counselor's assignment actions."""
 
-from .models import Response, ResponseLink, hash_token
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.db import transaction
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from clients.models import Couple
+from practice.access import PracticeRequest, member_required
+from practice.models import audit
+
+from . import answering, scoring
+from .forms import AssignForm, ConsentForm, SaveAnswerForm, SectionForm
+from .models import Assignment, Instrument, Reminder, Response, ResponseLink, hash_token, send_invitation
+from .models import assign as assign_workflow
+from .models import cancel as cancel_workflow
+from .models import submit as submit_workflow
 
 SESSION_KEY = "partner_response_id"
+LINK_KEY = "partner_link_id"
+SAFETY_SECTION = "safety"
+# Autosaves refresh the partner's session (its idle timeout) at most this often.
+
+# What a band means, said to the person who answered (the counselor's pages use their own wording).
+PLAIN_WORDS = {
+    "strong": "A strength for you right now.",
+    "mixed": "Partly good, partly worth working on.",
+    "needs_attention": "Feels hard for you right now, and worth talking about with your counselor.",
+    None: "Not enough answers to give a score.",
+}
+
+
+def _new_link_hint(assignment):
+    counselor = assignment.couple.counselor.get_full_name()
+    return f"Please ask {counselor} to send you a new link. Every answer you already gave is kept."
+
+
+# --- Partner pages ---------------------------------------------------------------------------
 
 
 def partner_response(request, response_id):
-    """The response this browser's partner session is scoped to, or None."""
-    if request.session.get(SESSION_KEY) != response_id:
+    """The response this browser's partner session is scoped to, or None.
+
+    The session holds the response and the link it was opened with; a link revoked since then
+    (the counselor sent a new one) ends the session too. One query.
+    """
+    if request.session.get(SESSION_KEY) != response_id or LINK_KEY not in request.session:
         return None
     return (
         Response.objects.select_related("partner", "assignment__couple__practice", "assignment__couple__counselor")
-        .filter(pk=response_id)
+        .filter(pk=response_id, links__pk=request.session[LINK_KEY], links__revoked_at__isnull=True)
         .first()
     )
 
@@ -22,11 +64,85 @@ def _link_problem(request, title, message, status):
     return render(request, "assessments/link_problem.html", {"title": title, "message": message}, status=status)
 
 
+def _not_your_link(request):
+    return _link_problem(
+        request,
+        "Please open your personal link",
+        "For your privacy this page opens only from the link in your e-mail. "
+        "If you already opened it, your visit may have timed out: open the link again, every answer is kept.",
+        403,
+    )
+
+
+def _closed(request, response):
+    """A problem page when the response can no longer be changed, else None."""
+    assignment = response.assignment
+    if response.submitted_at is not None:
+        return _link_problem(
+            request, "You have already submitted", "Your answers are saved and can no longer be changed.", 409
+        )
+    if assignment.status == Assignment.Status.CANCELLED:
+        return _link_problem(
+            request, "This assessment was cancelled", "Your counselor cancelled it. Your answers are kept.", 410
+        )
+    if timezone.now() > assignment.link_expires_at:
+        return _link_problem(request, "This link has expired", _new_link_hint(assignment), 410)
+    return None
+
+
+def partner_view(view):
+    """A partner page: no sign-in, scoped to the session's response, never cached by the browser."""
+
+    @login_not_required
+    @never_cache
+    @wraps(view)
+    def wrapper(request, response_id, *args, **kwargs):
+        response = partner_response(request, response_id)
+        if response is None:
+            return _not_your_link(request)
+        timezone.activate(response.assignment.couple.practice.tz)  # PracticeMiddleware deactivates it
+        return view(request, response, *args, **kwargs)
+
+    return wrapper
+
+
+def _ready(response):
+    """Where a partner must go first (identity, then consent), or None when they may answer."""
+    if response.identity_confirmed_at is None:
+        return redirect("assessments:welcome", response_id=response.pk)
+    if response.consented_at is None:
+        return redirect("assessments:consent", response_id=response.pk)
+    return None
+
+
+def _partner_audit(request, action, response, **detail):
+    audit(
+        request,
+        action,
+        response,
+        practice=response.assignment.couple.practice,
+        actor_label=f"partner {response.partner.position}",
+        **detail,
+    )
+
+
+def _resume_url(response, all_pages=None):
+    if response.submitted_at is not None:
+        return reverse("assessments:results", args=[response.pk])
+    page = answering.first_unanswered(all_pages if all_pages is not None else answering.pages(response))
+    if page is None:
+        return reverse("assessments:review", args=[response.pk])
+    return reverse("assessments:section", args=[response.pk, page.index])
+
+
 @login_not_required
+@never_cache
 def open_link(request, token):
     """Exchange a personal link's token for a partner session, then continue on a URL without it."""
     link = (
-        ResponseLink.objects.select_related("response__assignment__couple__practice", "response__partner")
+        ResponseLink.objects.select_related(
+            "response__assignment__couple__practice", "response__assignment__couple__counselor", "response__partner"
+        )
         .filter(token_hash=hash_token(token))
         .first()
     )
@@ -38,26 +154,364 @@ def open_link(request, token):
             404,
         )
     assignment = link.response.assignment
-    counselor_hint = "Your counselor can send you a new link; every answer you already gave is kept."
     if link.revoked_at is not None:
-        return _link_problem(request, "This link has been replaced", counselor_hint, 410)
+        return _link_problem(request, "This link has been replaced", _new_link_hint(assignment), 410)
     if assignment.status == assignment.Status.CANCELLED:
-        return _link_problem(request, "This assessment was cancelled", "Your counselor cancelled it.", 410)
+        return _link_problem(
+            request, "This assessment was cancelled", "Your counselor cancelled it. Your answers are kept.", 410
+        )
     if link.response.submitted_at is None and timezone.now() > assignment.link_expires_at:
-        return _link_problem(request, "This link has expired", counselor_hint, 410)
+        return _link_problem(request, "This link has expired", _new_link_hint(assignment), 410)
     request.session.cycle_key()
     request.session[SESSION_KEY] = link.response.pk
+    request.session[LINK_KEY] = link.pk
+    _partner_audit(request, "response.link_open", link.response)
     return redirect("assessments:welcome", response_id=link.response.pk)
 
 
+@partner_view
+def welcome(request, response):
+    """ "You are answering as <first name>": the first page after every opening of the link."""
+    if request.method == "POST":
+        if response.identity_confirmed_at is None:
+            response.identity_confirmed_at = timezone.now()
+            response.save(update_fields=["identity_confirmed_at"])
+        return _ready(response) or redirect(_resume_url(response))
+    return render(request, "assessments/welcome.html", {"response": response})
+
+
+@partner_view
+def consent(request, response):
+    if response.identity_confirmed_at is None:
+        return redirect("assessments:welcome", response_id=response.pk)
+    initial = {}
+    if response.share_consent is not None:
+        initial = {"understood": True, "share_summary": "yes" if response.share_consent else "no"}
+    form = ConsentForm(request.POST if request.method == "POST" else None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        now = timezone.now()
+        response.share_consent = form.cleaned_data["share_summary"]
+        response.consented_at = response.consented_at or now
+        response.started_at = response.started_at or now
+        response.save(update_fields=["share_consent", "consented_at", "started_at"])
+        _partner_audit(request, "response.consent", response, share_summary=response.share_consent)
+        return redirect(_resume_url(response))
+    status = 400 if form.errors else 200
+    return render(request, "assessments/consent.html", {"response": response, "form": form}, status=status)
+
+
+def _page_context(response, all_pages, page, form=None):
+    return {
+        "response": response,
+        "pages": all_pages,
+        "page": page,
+        "form": form,
+        "progress": answering.progress(all_pages),
+        "previous": all_pages[page.index - 2] if page.index > 1 else None,
+        "next": all_pages[page.index] if page.index < len(all_pages) else None,
+        "read_only": response.submitted_at is not None,
+        "expires_at": response.assignment.link_expires_at,
+    }
+
+
+@partner_view
+def section(request, response, index):
+    """One section per page. Radios autosave with JavaScript; "Save and continue" posts the page."""
+    if not_ready := _ready(response):
+        return not_ready
+    all_pages = answering.pages(response)
+    if not 1 <= index <= len(all_pages):
+        raise Http404("There is no such page in this assessment.")
+    page = all_pages[index - 1]
+    if request.method != "POST":
+        if response.submitted_at is None and (problem := _closed(request, response)):
+            return problem
+        return render(request, "assessments/section.html", _page_context(response, all_pages, page))
+    if problem := _closed(request, response):
+        return problem
+    form = SectionForm(request.POST, page=page)
+    if not form.is_valid():
+        # Keep what was chosen on the page, show why it was not saved.
+        for q in page.questions:
+            raw = request.POST.get(f"item-{q.code}")
+            if raw in {value for value, _label in q.choices}:
+                q.value = raw
+            if f"item-{q.code}" in form.errors:
+                q.error = "Please choose one of the answers shown."
+        context = _page_context(response, all_pages, page, form)
+        return render(request, "assessments/section.html", context, status=400)
+    rules = answering.item_rules(response.assignment.instrument_id)
+    now = timezone.now()
+    with transaction.atomic():
+        for code, value, seq in form.answers():
+            answering.save_answer(response_id=response.pk, item_id=rules[code].id, value=value, seq=seq, now=now)
+        Response.objects.filter(pk=response.pk).update(last_saved_at=now)
+        if page.has_safety:
+            answering.record_safety(response)
+    if page.has_safety and answering.needs_support(response):
+        return redirect("assessments:support", response_id=response.pk)
+    if "back" in request.POST and index > 1:
+        return redirect("assessments:section", response_id=response.pk, index=index - 1)
+    if index < len(all_pages):
+        return redirect("assessments:section", response_id=response.pk, index=index + 1)
+    return redirect("assessments:review", response_id=response.pk)
+
+
+def _save_refused(message, status):
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+
+
 @login_not_required
-def welcome(request, response_id):
+@never_cache
+@require_POST
+def save_answer(request, response_id):
+    """Autosave one answer: 204 when stored, a short 4xx message otherwise.
+
+    Three queries: the session, the response (partner_response), the upsert (save_answer); a
+    safety item adds the safety level's two, and answers with the support resources when the
+    level calls for them. The session is written back at most once a minute (practice.middleware.touch).
+    """
     response = partner_response(request, response_id)
     if response is None:
-        return _link_problem(
-            request,
-            "Please open your personal link",
-            "For your privacy this page opens only from the link in your e-mail.",
-            403,
+        return _save_refused("Not saved: please open your personal link again. Your earlier answers are kept.", 403)
+    if response.identity_confirmed_at is None or response.consented_at is None:
+        return _save_refused("Not saved: please start from your personal link.", 409)
+    if response.submitted_at is not None:
+        return _save_refused("Not saved: you have already submitted, so answers can no longer change.", 409)
+    if response.assignment.status == Assignment.Status.CANCELLED:
+        return _save_refused("Not saved: your counselor cancelled this assessment. Your answers are kept.", 410)
+    if timezone.now() > response.assignment.link_expires_at:
+        hint = _new_link_hint(response.assignment)
+        return _save_refused(f"Not saved: this link has expired. {hint}", 410)
+    form = SaveAnswerForm(request.POST, rules=answering.item_rules(response.assignment.instrument_id))
+    if not form.is_valid():
+        errors = form.non_field_errors() or ["Please choose one of the answers shown."]
+        return _save_refused(f"Not saved: {errors[0]}", 400)
+    stored = answering.save_answer(
+        response_id=response.pk,
+        item_id=form.cleaned_data["rule"].id,
+        value=form.cleaned_data["answer"],
+        seq=form.cleaned_data["seq"],
+    )
+    if not stored:
+        return _save_refused("Not saved: a newer answer to this question was already saved.", 409)
+    if form.cleaned_data["rule"].section == SAFETY_SECTION:
+        # Two more queries, for safety items only: read the safety answers, store a changed level.
+        answering.record_safety(response)
+        if answering.needs_support(response):
+            # The tiny partial the page shows at once: support resources, for this respondent only.
+            return render(request, "assessments/_support_resources.html", {"response": response})
+    return HttpResponse(status=204)
+
+
+@partner_view
+def review(request, response):
+    """Everything at a glance before submitting: unanswered questions and what is still needed."""
+    if not_ready := _ready(response):
+        return not_ready
+    if response.submitted_at is not None:
+        return redirect("assessments:results", response_id=response.pk)
+    if problem := _closed(request, response):
+        return problem
+    all_pages = answering.pages(response)
+    return render(request, "assessments/review.html", _review_context(response, all_pages))
+
+
+def _review_context(response, all_pages):
+    return {
+        "response": response,
+        "pages": all_pages,
+        "progress": answering.progress(all_pages),
+        "unanswered": [(p, [q for q in p.questions if not q.answered]) for p in all_pages if not p.complete],
+        "shortfalls": answering.shortfalls(response, all_pages),
+        "needs_support": answering.needs_support(response),
+    }
+
+
+@partner_view
+@require_POST
+def submit(request, response):
+    """Submit once: a double click or a second tab lands on the same results."""
+    if not_ready := _ready(response):
+        return not_ready
+    if response.submitted_at is not None:
+        return redirect("assessments:results", response_id=response.pk)
+    if problem := _closed(request, response):
+        return problem
+    all_pages = answering.pages(response)
+    if answering.shortfalls(response, all_pages):
+        context = {**_review_context(response, all_pages), "submit_error": True}
+        return render(request, "assessments/review.html", context, status=400)
+    if submit_workflow(response):
+        _partner_audit(request, "response.submit", response)
+    return redirect("assessments:results", response_id=response.pk)
+
+
+@partner_view
+def results(request, response):
+    """The partner's own scores, in plain words. Never the other partner's."""
+    if response.submitted_at is None:
+        return redirect(_ready(response) or _resume_url(response))
+    score = getattr(response, "score", None)
+    spec = answering.definition(response.assignment.instrument_id)
+    rows = []
+    if score is not None:
+        for domain in spec["domains"]:
+            value = score.domains.get(domain["key"])
+            band = scoring.band(value)
+            rows.append(
+                {
+                    "title": domain["title"],
+                    "score": None if value is None else round(value),
+                    "band": band,
+                    "band_label": scoring.BAND_LABELS.get(band, "Not scored"),
+                    "words": PLAIN_WORDS[band],
+                    "private": domain["key"] in scoring.PRIVATE_DOMAINS,
+                }
+            )
+    index = score.connection_index if score is not None else None
+    _partner_audit(request, "response.results_view", response)
+    context = {
+        "response": response,
+        "rows": rows,
+        "index": None if index is None else round(index),
+        "index_band": scoring.band(index),
+        "index_band_label": scoring.BAND_LABELS.get(scoring.band(index), ""),
+        "band_note": scoring.BAND_NOTE,
+        "needs_support": answering.needs_support(response),
+    }
+    return render(request, "assessments/results.html", context)
+
+
+@partner_view
+def support(request, response):
+    """Support resources and a quick exit, for a respondent whose safety answers call for them."""
+    if not answering.needs_support(response):
+        return redirect(_resume_url(response))
+    next_url = _resume_url(response)
+    return render(request, "assessments/support.html", {"response": response, "next_url": next_url})
+
+
+# --- Counselor actions on an assignment ------------------------------------------------------
+
+
+def _couple_for(request: PracticeRequest, pk):
+    """A couple of the signed-in counselor in their practice; anything else is a 404."""
+    return get_object_or_404(
+        Couple.objects.filter(practice=request.practice, counselor=request.user).prefetch_related("partners"), pk=pk
+    )
+
+
+def _assignment_for(request: PracticeRequest, pk):
+    return get_object_or_404(
+        Assignment.objects.filter(couple__practice=request.practice, couple__counselor=request.user).select_related(
+            "couple"
+        ),
+        pk=pk,
+    )
+
+
+def _response_for(request: PracticeRequest, pk):
+    return get_object_or_404(
+        Response.objects.filter(
+            assignment__couple__practice=request.practice, assignment__couple__counselor=request.user
+        ).select_related("partner", "assignment__couple"),
+        pk=pk,
+    )
+
+
+@member_required
+def assign(request: PracticeRequest, couple_pk):
+    """Assign the current Connection Assessment to a couple with a due date."""
+    couple = _couple_for(request, couple_pk)
+    form = AssignForm(request.POST if request.method == "POST" else None, practice=request.practice)
+    open_assignment = couple.assignments.open().first()
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            # Lock the couple so a double click cannot create two open assignments.
+            Couple.objects.select_for_update().filter(pk=couple.pk).first()
+            open_assignment = couple.assignments.open().first()
+            partners = list(couple.partners.all())
+            if open_assignment is not None:
+                form.add_error(None, "This couple already has an open assessment. Cancel it first to assign a new one.")
+            elif couple.status != Couple.Status.ACTIVE:
+                form.add_error(None, "This couple is archived. Make them active again to assign an assessment.")
+            elif len(partners) != 2:
+                form.add_error(None, "Both partners need a name and an e-mail address before you can assign.")
+            else:
+                assignment, _tokens = assign_workflow(
+                    couple=couple, instrument=Instrument.current(), due_at=form.due_at(), by=request.user
+                )
+                audit(request, "assignment.create", assignment, couple=couple.pk)
+                messages.success(
+                    request,
+                    f"Assigned. Invitations are on their way to {partners[0].first_name} and {partners[1].first_name}.",
+                )
+                return redirect("clients:couple_detail", pk=couple.pk)
+    status = 400 if form.errors else 200
+    context = {"couple": couple, "form": form, "open_assignment": open_assignment}
+    return render(request, "assessments/assign.html", context, status=status)
+
+
+@member_required
+@require_POST
+def cancel(request: PracticeRequest, assignment_pk):
+    assignment = _assignment_for(request, assignment_pk)
+    with transaction.atomic():
+        if cancel_workflow(assignment):
+            audit(request, "assignment.cancel", assignment)
+            messages.success(request, "The assessment was cancelled. The partners' links no longer open it.")
+        else:
+            messages.info(request, "This assessment was no longer open, so nothing changed.")
+    return redirect("clients:couple_detail", pk=assignment.couple_id)
+
+
+def _refuse_invitation(request, response):
+    """Why a partner cannot be sent an invitation now, or None."""
+    if response.assignment.status != Assignment.Status.OPEN:
+        return "This assessment is no longer open."
+    if response.submitted_at is not None:
+        return f"{response.partner.first_name} has already submitted."
+    return None
+
+
+@member_required
+@require_POST
+def resend(request: PracticeRequest, response_pk):
+    """E-mail a partner their invitation again, with the same link."""
+    response = _response_for(request, response_pk)
+    recent = response.reminders.filter(
+        kind=Reminder.Kind.INVITATION, due_at__gte=timezone.now() - timezone.timedelta(minutes=1)
+    ).exists()
+    if reason := _refuse_invitation(request, response):
+        messages.error(request, reason)
+    elif recent:
+        messages.info(
+            request, f"An invitation went to {response.partner.first_name} a moment ago; it was not sent twice."
         )
-    return render(request, "assessments/welcome.html", {"response": response})
+    else:
+        with transaction.atomic():
+            send_invitation(response)
+            audit(request, "response.invitation_resend", response)
+        messages.success(request, f"The invitation was sent to {response.partner.first_name} again.")
+    return redirect("clients:couple_detail", pk=response.assignment.couple_id)
+
+
+@member_required
+@require_POST
+def reissue(request: PracticeRequest, response_pk):
+    """Revoke a partner's link (it stops working at once, sessions included) and e-mail a new one."""
+    response = _response_for(request, response_pk)
+    if reason := _refuse_invitation(request, response):
+        messages.error(request, reason)
+    else:
+        with transaction.atomic():
+            response.issue_link()
+            send_invitation(response)
+            audit(request, "response.link_reissue", response)
+        messages.success(
+            request,
+            f"{response.partner.first_name}'s old link no longer works. A new link is on its way; "
+            "every answer already given is kept.",
+        )
+    return redirect("clients:couple_detail", pk=response.assignment.couple_id)

@@ -144,6 +144,7 @@ class Command(BaseCommand):
             Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.COMPLETED).update(
                 both_finished_notified_at=now
             )
+            assignment.responses.filter(submitted_at__isnull=False).update(safety_alert_sent_at=now)
             return assignment
 
         if story == "invited":

@@ -1,0 +1,159 @@
+/* Autosave for the partner's answer pages: every choice is saved the moment it is made.
+ *
+ * Each question carries a per-item sequence number (data-seq). A new choice gets the next number
+ * and is POSTed to the form's data-save-url; the server stores it only if no newer number is
+ * stored, so a late retry can never undo a newer choice. Failed saves retry with backoff, and
+ * the page says so. A save may answer with a small piece of page to show at once (the support
+ * resources after a concerning safety answer). Without this script the same form posts with
+ * "Save and continue".
+ */
+(function () {
+  "use strict";
+
+  var form = document.querySelector("form[data-save-url]");
+  if (!form || !window.fetch) { return; }
+
+  var url = form.getAttribute("data-save-url");
+  var status = form.querySelector("[data-autosave-status]");
+  var csrf = form.querySelector("input[name=csrfmiddlewaretoken]");
+  var storeKey = "seq:" + form.getAttribute("data-response") + ":";
+  var pending = {};  // item code -> {value, seq, attempt, timer}
+  var failing = 0;
+
+  function remembered(code) {
+    try { return parseInt(window.localStorage.getItem(storeKey + code) || "0", 10) || 0; } catch (e) { return 0; }
+  }
+
+  function remember(code, seq) {
+    try { window.localStorage.setItem(storeKey + code, String(seq)); } catch (e) { /* private mode: fine */ }
+  }
+
+  function say(text, state) {
+    if (!status) { return; }
+    status.textContent = text;
+    status.setAttribute("data-state", state);
+  }
+
+  function mark(code, state, text) {
+    var box = document.getElementById("item-" + code);
+    if (!box) { return; }
+    box.setAttribute("data-save-state", state);
+    var note = box.querySelector("[data-item-state]");
+    if (note) { note.textContent = text || ""; }
+  }
+
+  function summary() {
+    if (failing > 0) {
+      say("Not saved yet: check your connection. We keep trying, and nothing you chose is lost.", "retrying");
+    } else if (Object.keys(pending).length > 0) {
+      say("Saving…", "saving");
+    } else {
+      say("All answers saved.", "saved");
+    }
+  }
+
+  function send(code) {
+    var job = pending[code];
+    if (!job) { return; }
+    var body = new URLSearchParams();
+    body.set("item", code);
+    body.set("value", job.value);
+    body.set("seq", String(job.seq));
+    fetch(url, {
+      method: "POST",
+      body: body,
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrf ? csrf.value : "", "X-Requested-With": "fetch" }
+    }).then(function (reply) {
+      if (pending[code] !== job) { return; }  // a newer choice replaced this one
+      if (job.failed) { job.failed = false; failing -= 1; }
+      if (reply.status === 204) {
+        delete pending[code];
+        mark(code, "saved", "Saved");
+        summary();
+        return;
+      }
+      if (reply.status === 200) {
+        // Saved, and the server sends something to show at once (support resources).
+        delete pending[code];
+        mark(code, "saved", "Saved");
+        summary();
+        return reply.text().then(function (html) {
+          var slot = document.querySelector("[data-support-slot]");
+          var box = document.getElementById("item-" + code);
+          if (!slot || !html) { return; }
+          // Right under the question just answered, where the respondent is looking.
+          if (box) { box.insertAdjacentElement("afterend", slot); }
+          slot.innerHTML = html;
+        });
+      }
+      return reply.text().then(function (text) {
+        if (pending[code] !== job) { return; }
+        var plain = (reply.headers.get("Content-Type") || "").indexOf("text/plain") === 0;
+        if (!plain || !text) {
+          // Not one of our messages (an expired form token, a proxy's error page).
+          text = "Not saved. Please reload the page and choose again; your earlier answers are kept.";
+        }
+        delete pending[code];
+        mark(code, "refused", text);
+        summary();
+        if (reply.status === 409 && text.indexOf("newer answer") !== -1) {
+          say("This answer was changed in another window. Reload the page to see the latest answers.", "refused");
+        } else {
+          say(text, "refused");
+        }
+      });
+    }).catch(function () {
+      if (pending[code] !== job) { return; }
+      if (!job.failed) { job.failed = true; failing += 1; }
+      mark(code, "retrying", "Not saved — retrying");
+      summary();
+      job.attempt += 1;
+      var delay = Math.min(30000, 1000 * Math.pow(2, job.attempt - 1));
+      job.timer = window.setTimeout(function () { send(code); }, delay);
+    });
+  }
+
+  form.addEventListener("change", function (event) {
+    var input = event.target;
+    if (!input || input.type !== "radio" || input.name.indexOf("item-") !== 0) { return; }
+    var code = input.name.slice(5);
+    var box = document.getElementById("item-" + code);
+    var seq = Math.max(parseInt(box.getAttribute("data-seq"), 10) || 0, remembered(code)) + 1;
+    box.setAttribute("data-seq", String(seq));
+    remember(code, seq);
+    var hidden = form.querySelector("input[name='seq-" + code + "']");
+    if (hidden) { hidden.value = String(seq); }
+    var old = pending[code];
+    if (old) {
+      window.clearTimeout(old.timer);
+      if (old.failed) { failing -= 1; }
+    }
+    pending[code] = { value: input.value, seq: seq, attempt: 0, failed: false, timer: null };
+    mark(code, "saving", "Saving…");
+    summary();
+    send(code);
+  });
+
+  // Back online: retry everything waiting at once instead of after the backoff.
+  window.addEventListener("online", function () {
+    Object.keys(pending).forEach(function (code) {
+      var job = pending[code];
+      if (job.failed) {
+        window.clearTimeout(job.timer);
+        send(code);
+      }
+    });
+  });
+
+  // Leaving with unsaved answers: the "Save and continue" button posts them anyway, so only
+  // warn when the page is being closed some other way.
+  var submitting = false;
+  form.addEventListener("submit", function () { submitting = true; });
+  window.addEventListener("beforeunload", function (event) {
+    if (!submitting && Object.keys(pending).length > 0) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
+  });
+})();

@@ -19,9 +19,12 @@ def mail_domain():
 
 
 def send(*, to, subject, template, context, headers=None):
+    """Render and send one e-mail; dates and times read in the practice's time zone (workers run in UTC)."""
     context = {**context, "site_url": settings.SITE_URL}
-    text = render_to_string(f"emails/{template}.txt", context)
-    html = render_to_string(f"emails/{template}.html", context)
+    practice = context.get("practice")
+    with timezone.override(practice.tz if practice is not None else None):
+        text = render_to_string(f"emails/{template}.txt", context)
+        html = render_to_string(f"emails/{template}.html", context)
     message = EmailMultiAlternatives(subject=subject, body=text, to=[to], headers=headers or {})
     message.attach_alternative(html, "text/html")
     message.send()
@@ -57,7 +60,7 @@ def send_partner_reminder(reminder, token):
             "partner": response.partner,
             "practice": practice,
             "counselor": assignment.couple.counselor,
-            "due_at": timezone.localtime(assignment.due_at, practice.tz),
+            "due_at": assignment.due_at,
             "link": response.link_url(token),
             "unsubscribe_url": unsubscribe,
         },
@@ -94,7 +97,7 @@ def send_counselor_overdue(assignment):
             "counselor": couple.counselor,
             "practice": practice,
             "waiting": waiting,
-            "due_at": timezone.localtime(assignment.due_at, practice.tz),
+            "due_at": assignment.due_at,
             "url": _couple_url(couple),
         },
         headers={"Message-ID": f"<overdue-{assignment.pk}@{mail_domain()}>"},

@@ -351,7 +351,7 @@ def submit(request, response):
 def results(request, response):
     """The partner's own scores, in plain words. Never the other partner's."""
     if response.submitted_at is None:
-        return redirect(_ready(response) or _resume_url(response))
+        return _ready(response) or redirect(_resume_url(response))
     score = getattr(response, "score", None)
     spec = answering.definition(response.assignment.instrument_id)
     rows = []

@@ -4,8 +4,7 @@ from django.contrib.staticfiles import finders
 from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template, render_to_string
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST
@@ -21,8 +20,6 @@ from .forms import ArchiveForm, CaseloadFilterForm, CoupleForm, ItemCategoryForm
 from .models import Couple, Partner
 
 # Partials other parts of the site provide; the couple page includes them once they exist.
-ASSIGNMENT_ACTIONS = "assessments/_assignment_actions.html"
-REMINDERS_PANEL = "assessments/_reminders_panel.html"
 
 
 def _couple_for(request: PracticeRequest, pk):
@@ -41,14 +38,6 @@ def _assignment_for(request: PracticeRequest, pk, assignment_pk):
         ),
         pk=assignment_pk,
     )
-
-
-def _template_exists(name):
-    try:
-        get_template(name)
-    except TemplateDoesNotExist:
-        return False
-    return True
 
 
 @member_required
@@ -120,8 +109,6 @@ def couple_detail(request: PracticeRequest, pk):
             "changes": comparison.describe_changes(changes, names, trend["keys"]),
             "notes_form": NotesForm(instance=couple),
             "explain": comparison.EXPLAIN,
-            "has_actions_partial": _template_exists(ASSIGNMENT_ACTIONS),
-            "has_reminders_panel": _template_exists(REMINDERS_PANEL),
         },
     )
 

@@ -133,6 +133,18 @@ MATRIX = {
     "clients:shared_summary":          ("GET",      "deny   deny   deny   deny   deny   deny   deny   deny   deny"),
     "assessments:open_link":           ("GET",      "ok     ok     ok     ok     ok     ok     ok     ok     ok"),
     "assessments:welcome":             ("GET",      "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
+    "assessments:consent":             ("GET POST", "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
+    "assessments:section":             ("GET POST", "deny   ok     deny   deny   deny   deny   deny   deny   deny",
+                                        "index=1"),
+    "assessments:save_answer":         ("POST",     "deny   409    deny   deny   deny   deny   deny   deny   deny"),
+    "assessments:review":              ("GET",      "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
+    "assessments:submit":              ("POST",     "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
+    "assessments:results":             ("GET",      "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
+    "assessments:support":             ("GET",      "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
+    "assessments:assign":              ("GET POST", "login  login  login  login  ok     deny   deny   deny   deny"),
+    "assessments:cancel":              ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
+    "assessments:resend":              ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
+    "assessments:reissue":             ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
     "admin:*":                         ("GET",      "login  login  login  login  login  login  login  login  login"),
 }
 # fmt: on

@@ -377,16 +377,14 @@ def test_in_a_browser_answers_save_as_chosen_and_a_lost_connection_shows_a_retry
             status = page.locator("[data-autosave-status]")
             questions = page.locator("fieldset.question")
             questions.nth(0).locator("label.choice").nth(3).click()
-            page.wait_for_function("document.querySelector('[data-autosave-status]').dataset.state === 'saved'")
+            page.locator("[data-autosave-status][data-state='saved']").wait_for()
             assert status.inner_text() == "All answers saved."
             context.set_offline(True)
             questions.nth(1).locator("label.choice").nth(1).click()
-            page.wait_for_function("document.querySelector('[data-autosave-status]').dataset.state === 'retrying'")
+            page.locator("[data-autosave-status][data-state='retrying']").wait_for()
             assert "Not saved — retrying" in questions.nth(1).inner_text()
             context.set_offline(False)
-            page.wait_for_function(
-                "document.querySelector('[data-autosave-status]').dataset.state === 'saved'", timeout=20000
-            )
+            page.locator("[data-autosave-status][data-state='saved']").wait_for(timeout=20000)
             page.reload()
             assert page.locator("input[type=radio]:checked").count() == 2
         finally:

@@ -44,7 +44,10 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
+# Function scope, and requested after the data fixtures: Playwright's event loop runs in this
+# thread while it is open, and a query made inside it opens a database connection that is never
+# closed (the test database could then not be dropped). Tests create their data first.
+@pytest.fixture
 def playwright_instance():
     from playwright.sync_api import sync_playwright
 
@@ -52,7 +55,7 @@ def playwright_instance():
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium(playwright_instance):
     browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=ARGS)
     yield browser

@@ -64,10 +64,10 @@ def test_demo_counselor_filters_compares_downloads_and_sees_the_trend(own_live_s
     # Filtering refreshes the list in place and keeps the filter in the address.
     page.select_option("select[name=status]", "overdue")
     page.wait_for_url("**/couples/?*status=overdue*")
-    page.wait_for_function("document.querySelectorAll('.couple-card').length === 1")
+    page.locator(".couple-card").nth(1).wait_for(state="detached")
     assert cards.all_inner_texts() == ["Silva & Novak"]
     page.go_back()
-    page.wait_for_function("document.querySelectorAll('.couple-card').length === 5")
+    page.locator(".couple-card").nth(4).wait_for()
 
     # A finished couple: the trend across two administrations, then both partners side by side.
     page.click("text=Nguyen & Brooks")
@@ -78,9 +78,7 @@ def test_demo_counselor_filters_compares_downloads_and_sees_the_trend(own_live_s
     assert page.locator(".item-table tbody tr").count() == 30
     page.select_option("select[name=category]", "different_views")
     page.wait_for_url("**category=different_views")
-    page.wait_for_function(
-        "[...document.querySelectorAll('.item-table tbody tr')].every(r => r.className === 'cat-different_views')"
-    )
+    page.locator(".item-table tbody tr:not(.cat-different_views)").first.wait_for(state="detached")
     with page.expect_download() as download:
         page.click("text=Download PDF")
     path = download.value.path()

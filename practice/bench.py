@@ -5,6 +5,7 @@ Absolute timings on a shared machine are noise; what holds is a ratio measured i
 each page against `floor`, a trivial signed-in view through the same middleware.
 """
 
+import datetime
 import gc
 import hashlib
 import random
@@ -12,7 +13,6 @@ import statistics
 import time
 import tracemalloc
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.db import connection, reset_queries
 from django.http import HttpResponse
@@ -99,7 +99,11 @@ def build(scale: Scale, log=print) -> World:
     norms = instrument.norms()
     now = timezone.now()
     world = World()
-    world.practice = Practice.objects.create(name="Bench Practice", slug="bench-practice")
+    # No quiet hours (start == end): the reminder measurement must not wait for the morning.
+    midnight = datetime.time(0, 0)
+    world.practice = Practice.objects.create(
+        name="Bench Practice", slug="bench-practice", quiet_hours_start=midnight, quiet_hours_end=midnight
+    )
     counselors = []
     for i in range(scale.counselors + 2):
         user = User(email=f"counselor{i}@bench.example", full_name=f"Counselor {i}")
@@ -134,11 +138,15 @@ def build(scale: Scale, log=print) -> World:
     assignments = []
     for c in couples:
         for k in range(scale.administrations):
-            start = now - timedelta(days=60 * (scale.administrations - k) + rng.randint(0, 20))
+            start = now - datetime.timedelta(days=60 * (scale.administrations - k) + rng.randint(0, 20))
             latest = k == scale.administrations - 1
             roll = rng.random()
             open_ = latest and roll >= 0.8
-            due = start + timedelta(days=7) if not open_ else now + timedelta(days=rng.choice([-3, 2, 5]))
+            due = (
+                start + datetime.timedelta(days=7)
+                if not open_
+                else now + datetime.timedelta(days=rng.choice([-3, 2, 5]))
+            )
             assignments.append(
                 Assignment(
                     couple=c,
@@ -146,8 +154,8 @@ def build(scale: Scale, log=print) -> World:
                     assigned_at=start,
                     due_at=due,
                     status=Assignment.Status.OPEN if open_ else Assignment.Status.COMPLETED,
-                    completed_at=None if open_ else start + timedelta(days=3),
-                    both_finished_notified_at=None if open_ else start + timedelta(days=3),
+                    completed_at=None if open_ else start + datetime.timedelta(days=3),
+                    both_finished_notified_at=None if open_ else start + datetime.timedelta(days=3),
                 )
             )
     Assignment.objects.bulk_create(assignments, batch_size=5000)
@@ -296,7 +304,9 @@ def reminder_backlog(world, count):
     )
     Reminder.objects.bulk_create(
         (
-            Reminder(response_id=rid, kind=Reminder.Kind.MANUAL, sequence=999, due_at=now - timedelta(minutes=1))
+            Reminder(
+                response_id=rid, kind=Reminder.Kind.MANUAL, sequence=999, due_at=now - datetime.timedelta(minutes=1)
+            )
             for rid in open_responses
         ),
         batch_size=5000,

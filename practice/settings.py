@@ -219,6 +219,8 @@ else:
         "processed_folder": str(_queue_dir / "processed"),
         "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
+        # The transport polls its folder; kombu's default of a second adds a second to every task.
+        "polling_interval": 0.1,
     }
 # One queue name per deployment (and per test run, so parallel test workers never share tasks).
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")

@@ -1,0 +1,45 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = ("floor", "caseload_5", "caseload_500", "couple", "comparison", "save_answer", "submit")
+
+
+@pytest.mark.worker
+def test_bench_small_prints_one_json_object_of_the_documented_shape(tmp_path):
+    """The benchmark runs end to end (its own database, a real worker) and reports every measure.
+
+    Shape only: timings are never asserted (docs/performance.md holds the numbers)."""
+    env = {**os.environ, "VAR_DIR": str(tmp_path), "CELERY_QUEUE": f"bench-test-{os.getpid()}"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "bench", "--scale", "small", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["scale"] == "small"
+    assert report["database"] in ("sqlite", "postgresql")
+    for name in PAGES:
+        page = report["results"][name]
+        assert page["median_ms"] > 0 and page["p95_ms"] >= page["median_ms"]
+        assert isinstance(page["queries"], int) and page["queries"] > 0
+        assert page["ratio_to_floor"] > 0
+    assert report["results"]["floor"]["ratio_to_floor"] == 1.0
+    # The same page costs the same number of queries at 5 and at 500 couples.
+    assert report["results"]["caseload_5"]["queries"] == report["results"]["caseload_500"]["queries"] or (
+        abs(report["results"]["caseload_5"]["queries"] - report["results"]["caseload_500"]["queries"]) <= 1
+    )
+    assert report["results"]["save_answer"]["queries"] <= 3
+    export = report["export_answers_csv"]
+    assert export["rows"] > 10_000 and export["rows_per_s"] > 0 and export["peak_mb"] > 0
+    sweep = report["reminder_sweep"]
+    assert sweep["per_s"] > 0 and sweep["sent"] == sweep["reminders"] > 0

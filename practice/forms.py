@@ -9,6 +9,33 @@ from django.utils import timezone
 from .models import AuditEvent, Membership, Practice, User
 
 
+def _fits_an_id(value):
+    """Could this be a database id? Huge numbers overflow the database driver instead of failing."""
+    text = str(value).strip()
+    return not text.lstrip("-").isdigit() or -(2**63) <= int(text) < 2**63
+
+
+class ModelChoiceField(forms.ModelChoiceField):
+    """Django's field, refusing out-of-range ids with its usual message instead of a server error."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and not _fits_an_id(value):
+            raise forms.ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return super().to_python(value)
+
+
+class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """Django's field, refusing out-of-range ids with its usual message instead of a server error."""
+
+    def _check_values(self, value):
+        for pk in value if isinstance(value, list | tuple) else [value]:
+            if not _fits_an_id(pk):
+                raise forms.ValidationError(
+                    self.error_messages["invalid_choice"], code="invalid_choice", params={"value": pk}
+                )
+        return super()._check_values(value)
+
+
 class SignInForm(auth_forms.AuthenticationForm):
     """Django's sign-in form; its one error message never tells whether the e-mail exists."""
 
@@ -80,9 +107,9 @@ class RoleForm(forms.Form):
 class TransferForm(forms.Form):
     """Move one, some or all of a counselor's couples to another active counselor of the practice."""
 
-    to = forms.ModelChoiceField(queryset=User.objects.none(), label="New counselor", empty_label="Choose…")
+    to = ModelChoiceField(queryset=User.objects.none(), label="New counselor", empty_label="Choose…")
     all_couples = forms.BooleanField(required=False, label="All of their couples")
-    couples = forms.ModelMultipleChoiceField(
+    couples = ModelMultipleChoiceField(
         queryset=None, required=False, widget=forms.CheckboxSelectMultiple, label="Or only these couples"
     )
 
@@ -232,7 +259,7 @@ class ExportForm(DateRangeForm):
         initial="scores",
     )
     format = forms.ChoiceField(choices=[("csv", "CSV"), ("xlsx", "Excel (XLSX)")], initial="csv")
-    counselor = forms.ModelChoiceField(
+    counselor = ModelChoiceField(
         queryset=User.objects.none(), required=False, empty_label="All counselors", label="Counselor"
     )
     deidentified = forms.BooleanField(
@@ -250,7 +277,7 @@ class ExportForm(DateRangeForm):
 
 class AuditFilterForm(DateRangeForm):
     action = forms.ChoiceField(required=False, choices=[("", "Any action")])
-    actor = forms.ModelChoiceField(queryset=User.objects.none(), required=False, empty_label="Anyone")
+    actor = ModelChoiceField(queryset=User.objects.none(), required=False, empty_label="Anyone")
 
     def __init__(self, *args, practice, **kwargs):
         super().__init__(*args, **kwargs)

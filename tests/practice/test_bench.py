@@ -34,10 +34,8 @@ def test_bench_small_prints_one_json_object_of_the_documented_shape(tmp_path):
         assert isinstance(page["queries"], int) and page["queries"] > 0
         assert page["ratio_to_floor"] > 0
     assert report["results"]["floor"]["ratio_to_floor"] == 1.0
-    # The same page costs the same number of queries at 5 and at 500 couples.
-    assert report["results"]["caseload_5"]["queries"] == report["results"]["caseload_500"]["queries"] or (
-        abs(report["results"]["caseload_5"]["queries"] - report["results"]["caseload_500"]["queries"]) <= 1
-    )
+    # At most 10 queries a page (tests/clients pin the exact counts for 1, 50 and 500 couples).
+    assert all(report["results"][name]["queries"] <= 10 for name in PAGES if name != "submit")
     assert report["results"]["save_answer"]["queries"] <= 3
     export = report["export_answers_csv"]
     assert export["rows"] > 10_000 and export["rows_per_s"] > 0 and export["peak_mb"] > 0

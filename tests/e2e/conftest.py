@@ -84,11 +84,31 @@ def new_context(chromium):
 
 
 @pytest.fixture
-def site(live_server, tmp_path):
+def server(transactional_db):
+    """A live server of this test alone, stopped (its connections closed) before the database goes."""
+    from pytest_django.live_server_helper import LiveServer
+
+    live = LiveServer("localhost")
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def site(server, tmp_path):
     """The live server plus a real Celery worker sharing its database."""
     worker = Worker(tmp_path / "mail").start()
-    yield live_server, worker
+    yield server, worker
     worker.stop()
+
+
+def sign_in(page, base, email, password=None):
+    from tests.conftest import PASSWORD
+
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password or PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def shot(page, name):

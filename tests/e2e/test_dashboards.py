@@ -5,6 +5,8 @@ import os
 import pytest
 from django.core.management import call_command
 
+from tests.e2e.conftest import assert_accessible, shot
+
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = "/usr/bin/chromium"
@@ -57,6 +59,8 @@ def test_demo_counselor_filters_compares_downloads_and_sees_the_trend(own_live_s
     page.click("button[type=submit]")
     page.goto(f"{live_server.url}/couples/")
     cards = page.locator(".couple-card h2")
+    assert_accessible(page, "demo caseload (desktop)")
+    shot(page, "caseload")
     assert sorted(cards.all_inner_texts()) == sorted(
         ["Rivera & Chen", "Okafor & Lind", "Patel & Morgan", "Nguyen & Brooks", "Silva & Novak"]
     )
@@ -73,9 +77,13 @@ def test_demo_counselor_filters_compares_downloads_and_sees_the_trend(own_live_s
     page.click("text=Nguyen & Brooks")
     assert page.locator("figure.trend-big svg polyline").count() == 2
     assert page.locator(".change-card").count() == 2
+    assert_accessible(page, "demo couple page (desktop)")
+    shot(page, "couple")
     page.locator("text=Compare both partners").first.click()
     assert page.locator("h1").inner_text() == "Nguyen & Brooks: side by side"
     assert page.locator(".item-table tbody tr").count() == 30
+    assert_accessible(page, "demo comparison (desktop)")
+    shot(page, "comparison")
     page.select_option("select[name=category]", "different_views")
     page.wait_for_url("**category=different_views")
     page.locator(".item-table tbody tr:not(.cat-different_views)").first.wait_for(state="detached")

@@ -39,10 +39,11 @@ class Command(BaseCommand):
         spec = bench.SCALES[scale]
         db = connection.settings_dict
         vendor = connection.vendor
+        # A database of its own, named for this process so that two runs never share one.
         if vendor == "sqlite":
-            db["TEST"]["NAME"] = str(Path(settings.VAR_DIR) / "bench.sqlite3")
+            db["TEST"]["NAME"] = str(Path(settings.VAR_DIR) / f"bench-{os.getpid()}.sqlite3")
         else:
-            db["TEST"]["NAME"] = f"{db['NAME']}_bench"
+            db["TEST"]["NAME"] = f"{db['NAME']}_bench_{os.getpid()}"
         self.log(f"Building the {scale} practice in {db['TEST']['NAME']} ({vendor}) ...")
         old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
         try:

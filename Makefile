@@ -17,12 +17,7 @@ install: $(VENV)/.installed
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
-	@echo "Starting web (http://127.0.0.1:8000), worker and beat. Ctrl-C stops all three."
-	@trap 'trap - INT TERM EXIT; kill 0 2>/dev/null' INT TERM EXIT; \
-	$(VENV)/bin/celery -A practice worker --loglevel WARNING --concurrency 2 & \
-	$(VENV)/bin/celery -A practice beat --loglevel WARNING & \
-	$(PY) manage.py runserver 127.0.0.1:8000 --noreload & \
-	wait
+	$(PY) manage.py run_all
 
 lint: install
 	$(VENV)/bin/ruff format --check .

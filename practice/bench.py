@@ -218,6 +218,10 @@ def build(scale: Scale, log=print) -> World:
     world.answers = total
     log(f"  {total} answers, {len(scores)} scores")
 
+    # Fresh statistics, as autovacuum would have them in a running practice: without them the
+    # planner guesses at tables that grew from empty a moment ago.
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
     small_couples = [c for c in couples if c.counselor_id == world.small_counselor.pk]
     finished = next(a for a in assignments if a.couple_id in {c.pk for c in small_couples} and a.status == "completed")
     world.finished_assignment = finished

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from . import codebook
+from . import codebook, scoring
 from .models import Answer, Assignment, Instrument, Response, Score
 
 KINDS = ("answers", "scores", "completion", "codebook")
@@ -31,16 +31,7 @@ ASSIGNMENT_FIELD = {
     "scores": "response__assignment_id",
     "completion": "assignment_id",
 }
-DOMAIN_COLUMNS = (
-    "communication",
-    "safety_support",
-    "friendship",
-    "attention_effort",
-    "accountability_repair",
-    "affection_balance",
-    "outlook",
-    "personal_skills",
-)
+DOMAIN_COLUMNS = (*scoring.COUPLE_DOMAINS, scoring.OUTLOOK_DOMAIN, scoring.PERSONAL_DOMAIN)
 COLUMNS = {
     "answers": ("assignment_id", "couple_id", "partner", "instrument_version", "item_id", "value", "answered_at"),
     "scores": (

@@ -1,5 +1,6 @@
 """Shared fixtures: practices, people and couples, signed-in clients, and a real Celery worker."""
 
+import datetime
 import html
 import os
 import subprocess
@@ -49,7 +50,12 @@ def _fast_passwords(settings):
 
 
 def make_practice(name="Riverside", slug=None):
-    return Practice.objects.create(name=name, slug=slug or name.lower().replace(" ", "-"))
+    # No quiet hours (start == end): what a test sends must not depend on the hour it runs at.
+    # Tests of quiet hours set them explicitly.
+    midnight = datetime.time(0, 0)
+    return Practice.objects.create(
+        name=name, slug=slug or name.lower().replace(" ", "-"), quiet_hours_start=midnight, quiet_hours_end=midnight
+    )
 
 
 def make_user(practice, email, role=Membership.Role.COUNSELOR, name=None):

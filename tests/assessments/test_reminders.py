@@ -36,7 +36,9 @@ def rows(assignment, **filters):
 
 def use_new_york(practice, *, quiet=True):
     practice.time_zone = "America/New_York"
-    if not quiet:
+    if quiet:  # the default policy's quiet hours
+        practice.quiet_hours_start, practice.quiet_hours_end = datetime.time(21, 0), datetime.time(8, 0)
+    else:
         practice.quiet_hours_start = practice.quiet_hours_end = datetime.time(0, 0)
     practice.save()
 

@@ -307,14 +307,20 @@ def save_answer(request, response_id):
 @partner_view
 def review(request, response):
     """Everything at a glance before submitting: unanswered questions and what is still needed."""
+    if elsewhere := _before_review(request, response):
+        return elsewhere
+    all_pages = answering.pages(response)
+    return render(request, "assessments/review.html", _review_context(response, all_pages))
+
+
+def _before_review(request, response):
+    """Where a partner goes instead of reviewing or submitting: identity or consent first, results
+    once submitted, the closed-link page when the assignment no longer takes answers."""
     if not_ready := _ready(response):
         return not_ready
     if response.submitted_at is not None:
         return redirect("assessments:results", response_id=response.pk)
-    if problem := _closed(request, response):
-        return problem
-    all_pages = answering.pages(response)
-    return render(request, "assessments/review.html", _review_context(response, all_pages))
+    return _closed(request, response)
 
 
 def _review_context(response, all_pages):
@@ -332,12 +338,8 @@ def _review_context(response, all_pages):
 @require_POST
 def submit(request, response):
     """Submit once: a double click or a second tab lands on the same results."""
-    if not_ready := _ready(response):
-        return not_ready
-    if response.submitted_at is not None:
-        return redirect("assessments:results", response_id=response.pk)
-    if problem := _closed(request, response):
-        return problem
+    if elsewhere := _before_review(request, response):
+        return elsewhere
     all_pages = answering.pages(response)
     if answering.shortfalls(response, all_pages):
         context = {**_review_context(response, all_pages), "submit_error": True}

@@ -9,38 +9,6 @@ from tests.e2e.conftest import assert_accessible, shot
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def own_live_server(transactional_db):
-    """A live server of this test alone, stopped (its connections closed) before the database goes."""
-    from pytest_django.live_server_helper import LiveServer
-
-    server = LiveServer("localhost")
-    yield server
-    server.stop()
-
 
 @pytest.fixture
 def demo(transactional_db):
@@ -50,9 +18,9 @@ def demo(transactional_db):
 # The browser fixture comes last: the data exists before Playwright's event loop starts in this
 # thread, and the test makes no query while the browser runs (a query from inside that loop
 # would open a connection that is never closed).
-def test_demo_counselor_filters_compares_downloads_and_sees_the_trend(own_live_server, demo, browser):
-    live_server = own_live_server
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+def test_demo_counselor_filters_compares_downloads_and_sees_the_trend(server, demo, chromium):
+    live_server = server
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=username]", "counselor@demo.example")
     page.fill("input[name=password]", "connection-demo")

@@ -1,4 +1,3 @@
-from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
@@ -55,9 +54,4 @@ urlpatterns = [
     path("accounts/two-factor/recovery-codes/", security.two_factor_recovery_codes, name="two_factor_recovery_codes"),
     path("accounts/keep-alive/", security.keep_alive, name="keep_alive"),
     path("practice/", include(practice_patterns)),
-    path("couples/", include("clients.urls")),
-    path("", include("assessments.urls")),
-    path("django-admin/", admin.site.urls),
 ]
-
-handler403 = "practice.views.error_403"

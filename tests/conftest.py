@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from assessments.models import Instrument, assign
 from clients.models import Couple, Partner
-from practice.bench import database_url
-from practice.celery import app as celery_app
+from connection_practice.bench import database_url
+from connection_practice.celery import app as celery_app
 from practice.models import Membership, Practice, User
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,7 +132,7 @@ class Worker:
             "DATABASE_URL": database_url_for_worker(),
             "CELERY_QUEUE": QUEUE,
             "EMAIL_FILE_PATH": str(self.mail_dir),
-            "DJANGO_SETTINGS_MODULE": "practice.settings",
+            "DJANGO_SETTINGS_MODULE": "connection_practice.settings",
             **(extra_env or {}),
         }
         if settings.REDIS_URL:
@@ -148,7 +148,7 @@ class Worker:
                 "-m",
                 "celery",
                 "-A",
-                "practice",
+                "connection_practice",
                 "worker",
                 "--loglevel",
                 "INFO",

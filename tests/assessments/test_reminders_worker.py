@@ -18,7 +18,7 @@ from django.utils import timezone
 from assessments import reminders
 from assessments.models import Assignment, Reminder, submit
 from assessments.tasks import notify_both_finished, send_reminder, sweep_reminders
-from practice.celery import app as celery_app
+from connection_practice.celery import app as celery_app
 from tests.conftest import QUEUE, Worker, make_assignment, make_couple, wait_for
 
 pytestmark = pytest.mark.worker

@@ -14,7 +14,7 @@ def start_up(**env):
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
         cwd=ROOT,
-        env={**base, "DJANGO_SETTINGS_MODULE": "practice.settings", **env},
+        env={**base, "DJANGO_SETTINGS_MODULE": "connection_practice.settings", **env},
         capture_output=True,
         text=True,
     )

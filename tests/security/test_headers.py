@@ -88,7 +88,7 @@ def production_env(**extra):
     base = {k: v for k, v in os.environ.items() if k not in drop}
     return {
         **base,
-        "DJANGO_SETTINGS_MODULE": "practice.settings",
+        "DJANGO_SETTINGS_MODULE": "connection_practice.settings",
         "DEBUG": "false",
         "SECRET_KEY": secrets.token_urlsafe(60),
         "ALLOWED_HOSTS": "example.org",

@@ -3,8 +3,8 @@
 from django.urls import path
 
 from practice import views
-from practice.urls import handler403  # noqa: F401
-from practice.urls import urlpatterns as site_patterns
+from connection_practice.urls import handler403  # noqa: F401
+from connection_practice.urls import urlpatterns as site_patterns
 
 urlpatterns = [
     *site_patterns,

@@ -84,6 +84,8 @@ INSTALLED_APPS = [
     "practice",
     "clients",
     "assessments",
+    # The composition root: settings, URLs, the Celery app and the developer commands.
+    "connection_practice",
 ]
 
 MIDDLEWARE = [
@@ -105,8 +107,8 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "practice.urls"
-WSGI_APPLICATION = "practice.wsgi.application"
+ROOT_URLCONF = "connection_practice.urls"
+WSGI_APPLICATION = "connection_practice.wsgi.application"
 
 TEMPLATES = [
     {

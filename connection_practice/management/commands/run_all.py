@@ -17,14 +17,14 @@ PROCESSES = {
         "-m",
         "celery",
         "-A",
-        "practice",
+        "connection_practice",
         "worker",
         "--loglevel",
         "WARNING",
         "--concurrency",
         "2",
     ],
-    "beat": [sys.executable, "-m", "celery", "-A", "practice", "beat", "--loglevel", "WARNING"],
+    "beat": [sys.executable, "-m", "celery", "-A", "connection_practice", "beat", "--loglevel", "WARNING"],
 }
 
 

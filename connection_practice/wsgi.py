@@ -2,5 +2,5 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "practice.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connection_practice.settings")
 application = get_wsgi_application()

@@ -44,7 +44,7 @@ def floor(request):
     return HttpResponse("ok", content_type="text/plain")
 
 
-urlpatterns = [path("bench/floor/", floor, name="bench_floor"), path("", include("practice.urls"))]
+urlpatterns = [path("bench/floor/", floor, name="bench_floor"), path("", include("connection_practice.urls"))]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from assessments.models import Answer, Reminder, Response, submit
-from practice import bench
+from connection_practice import bench
 
 
 class Command(BaseCommand):
@@ -50,7 +50,7 @@ class Command(BaseCommand):
             started = time.perf_counter()
             world = bench.build(spec, log=self.log)
             self.log(f"  built in {time.perf_counter() - started:.1f} s")
-            with override_settings(ROOT_URLCONF="practice.bench", DEBUG=False):
+            with override_settings(ROOT_URLCONF="connection_practice.bench", DEBUG=False):
                 report = self.measure(world, spec, skip_worker)
         finally:
             connection.creation.destroy_test_db(old_name, verbosity=0)
@@ -165,7 +165,7 @@ class Command(BaseCommand):
         queue = f"bench-{os.getpid()}"
         mail = tempfile.mkdtemp(prefix="bench-mail-")
         env = {**os.environ, "DATABASE_URL": url, "CELERY_QUEUE": queue, "EMAIL_FILE_PATH": mail}
-        from practice.celery import app
+        from connection_practice.celery import app
 
         app.conf.task_default_queue = queue
         worker = subprocess.Popen(  # noqa: S603
@@ -174,7 +174,7 @@ class Command(BaseCommand):
                 "-m",
                 "celery",
                 "-A",
-                "practice",
+                "connection_practice",
                 "worker",
                 "-Q",
                 queue,

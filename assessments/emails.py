@@ -69,7 +69,7 @@ def send_partner_reminder(reminder, token):
 
 
 def _couple_url(couple):
-    return settings.SITE_URL + reverse("clients:couple_detail", args=[couple.pk])
+    return settings.SITE_URL + reverse("assessments:couple", args=[couple.pk])
 
 
 def send_counselor_both_finished(assignment):

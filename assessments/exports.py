@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from practice.formats import CSV_CONTENT_TYPE, XLSX_CONTENT_TYPE, spreadsheet_safe, utc_iso
+
 from . import codebook, scoring
 from .models import Answer, Assignment, Instrument, Response, Score
 
@@ -82,12 +84,6 @@ class Pseudonyms:
         return f"{prefix}-{mac[:12]}"
 
 
-def _utc(value):
-    if value is None:
-        return ""
-    return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _day(value):
     # De-identified files keep the day only: a timestamp to the second can single a person out.
     if value is None:
@@ -105,19 +101,6 @@ def _memo(format_time):
         return last[1]
 
     return formatted
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(text):
-    """Text a spreadsheet will not run as a formula: a leading = + - @ gets a quote in front.
-
-    Only for free text people typed (an e-mail at sign-in, a name); ids and codes never start so.
-    """
-    if isinstance(text, str) and text.startswith(FORMULA_STARTS):
-        return "'" + text
-    return text
 
 
 def _num(value):
@@ -281,7 +264,7 @@ class ExportRequest:
                     yield [row[c] for c in codebook.COLUMNS]
             return
         deid = self.deidentified
-        when = _memo(_day if deid else _utc)
+        when = _memo(_day if deid else utc_iso)
         pseudo = self.pseudonyms
         assignment_pseudonym = _memo(lambda v: pseudo("asg", v))
         couple_pseudonym = _memo(lambda v: pseudo("cpl", v))
@@ -378,10 +361,7 @@ def write(request, fh, *, progress=None):
     return write_csv(request, fh, progress=progress)
 
 
-CONTENT_TYPES = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
+CONTENT_TYPES = {"csv": CSV_CONTENT_TYPE, "xlsx": XLSX_CONTENT_TYPE}
 
 
 def couple_record(couple, *, include_safety):
@@ -398,7 +378,7 @@ def couple_record(couple, *, include_safety):
             "status": couple.status,
             "counselor": couple.counselor.email,
             "notes": couple.notes,
-            "created_at": _utc(couple.created_at),
+            "created_at": utc_iso(couple.created_at),
         },
         "partners": [
             {"position": p.position, "first_name": p.first_name, "last_name": p.last_name, "email": p.email}
@@ -418,12 +398,12 @@ def couple_record(couple, *, include_safety):
             responses.append(
                 {
                     "partner": response.partner.position,
-                    "started_at": _utc(response.started_at),
-                    "submitted_at": _utc(response.submitted_at),
+                    "started_at": utc_iso(response.started_at),
+                    "submitted_at": utc_iso(response.submitted_at),
                     "share_consent": response.share_consent,
                     "safety_level": response.safety_level if include_safety else None,
                     "answers": [
-                        {"item_id": a.item.code, "value": a.value, "answered_at": _utc(a.updated_at)}
+                        {"item_id": a.item.code, "value": a.value, "answered_at": utc_iso(a.updated_at)}
                         for a in answers
                         if include_safety or not a.item.safety_code
                     ],
@@ -436,7 +416,7 @@ def couple_record(couple, *, include_safety):
                         "scoring_version": score.scoring_version,
                     },
                     "reminders": [
-                        {"kind": r.kind, "status": r.status, "sent_at": _utc(r.sent_at)}
+                        {"kind": r.kind, "status": r.status, "sent_at": utc_iso(r.sent_at)}
                         for r in response.reminders.all()
                     ],
                 }
@@ -446,9 +426,9 @@ def couple_record(couple, *, include_safety):
                 "id": assignment.pk,
                 "instrument": assignment.instrument.label,
                 "status": assignment.status,
-                "assigned_at": _utc(assignment.assigned_at),
-                "due_at": _utc(assignment.due_at),
-                "completed_at": _utc(assignment.completed_at),
+                "assigned_at": utc_iso(assignment.assigned_at),
+                "due_at": utc_iso(assignment.due_at),
+                "completed_at": utc_iso(assignment.completed_at),
                 "responses": responses,
             }
         )

@@ -3,7 +3,12 @@ import datetime
 from django import forms
 from django.utils import timezone
 
+from practice.forms import DateRangeForm, ModelChoiceField
+from practice.models import User
+
+from . import caseload
 from .answering import DECLINED, MAX_SEQ
+from .comparison import ITEM_CATEGORY_FILTERS
 
 MAX_DUE_DAYS = 90
 
@@ -120,3 +125,94 @@ class SaveAnswerForm(forms.Form):
             data["answer"] = value
         data["rule"] = rule
         return data
+
+
+# --- The counselor's pages -------------------------------------------------------------------
+
+
+ITEM_CATEGORY_CHOICE_LABELS = ["Different views", "Unsure", "Shared concern", "Shared strength", "Skipped"]
+
+
+class FallbackForm(forms.Form):
+    """A filter form where an unknown or malformed value quietly becomes that field's default."""
+
+    defaults: dict = {}
+
+    def values(self):
+        self.is_valid()
+        cleaned = getattr(self, "cleaned_data", {})
+        return {name: cleaned.get(name) or default for name, default in self.defaults.items()}
+
+
+class CaseloadFilterForm(FallbackForm):
+    status = forms.ChoiceField(label="Show", choices=caseload.STATUS_CHOICES, required=False)
+    q = forms.CharField(
+        label="Search",
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Couple or partner name"}),
+    )
+    sort = forms.ChoiceField(label="Sort by", choices=caseload.SORT_CHOICES, required=False)
+
+    defaults = {"status": "", "q": "", "sort": caseload.DEFAULT_SORT}
+
+
+class ItemCategoryForm(FallbackForm):
+    category = forms.ChoiceField(
+        label="Show statements",
+        required=False,
+        choices=[("", "All statements")]
+        + [(key, label) for key, label in zip(ITEM_CATEGORY_FILTERS, ITEM_CATEGORY_CHOICE_LABELS, strict=True)],
+    )
+
+    defaults = {"category": ""}
+
+
+class ConfirmForm(forms.Form):
+    """An empty form: the POST itself is the confirmation (a mail scanner's GET changes nothing)."""
+
+
+class PauseForm(forms.Form):
+    paused = forms.TypedChoiceField(choices=[("1", "Pause"), ("0", "Resume")], coerce=lambda v: v == "1")
+
+
+# --- The practice admin's reports ----------------------------------------------------------------
+
+
+class PeriodForm(DateRangeForm):
+    def period(self):
+        """(start, end) with the last 90 days as the default."""
+        today = timezone.localdate()
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        end = data.get("end") or today
+        start = data.get("start") or min(end, today) - datetime.timedelta(days=89)
+        return start, end
+
+
+class ExportForm(DateRangeForm):
+    kind = forms.ChoiceField(
+        label="What",
+        choices=[
+            ("answers", "Answers (long: one row per answer)"),
+            ("scores", "Scores (wide: one row per response)"),
+            ("completion", "Completion (one row per response)"),
+            ("codebook", "Codebook (the instrument's data dictionary)"),
+        ],
+        widget=forms.RadioSelect,
+        initial="scores",
+    )
+    format = forms.ChoiceField(choices=[("csv", "CSV"), ("xlsx", "Excel (XLSX)")], initial="csv")
+    counselor = ModelChoiceField(
+        queryset=User.objects.none(), required=False, empty_label="All counselors", label="Counselor"
+    )
+    deidentified = forms.BooleanField(
+        required=False,
+        label="De-identified",
+        help_text="Ids become pseudonyms that hold only within this file; no names or e-mails; dates without times.",
+    )
+
+    def __init__(self, *args, practice, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["counselor"].queryset = User.objects.filter(membership__practice=practice).order_by(
+            "full_name", "email"
+        )

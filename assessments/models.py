@@ -106,6 +106,18 @@ class AssignmentQuerySet(models.QuerySet):
     def for_practice(self, practice):
         return self.filter(couple__practice=practice)
 
+    def for_counselor(self, user):
+        """Administrations of the counselor's own couples, in the counselor's practice."""
+        return self.filter(couple__counselor=user, couple__practice_id=user.membership.practice_id)
+
+
+class ResponseQuerySet(models.QuerySet):
+    def for_counselor(self, user):
+        """Responses on the counselor's own couples, in the counselor's practice."""
+        return self.filter(
+            assignment__couple__counselor=user, assignment__couple__practice_id=user.membership.practice_id
+        )
+
 
 class Assignment(models.Model):
     """One administration of an instrument to one couple."""
@@ -187,6 +199,8 @@ class Response(models.Model):
     safety_level = models.CharField(max_length=16, choices=Safety.choices, blank=True)
     safety_alert_sent_at = models.DateTimeField(null=True, blank=True)
     safety_alert_seen_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ResponseQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -311,6 +325,11 @@ class Reminder(models.Model):
         indexes = [models.Index(fields=["status", "due_at"])]
 
 
+class ExportJobQuerySet(models.QuerySet):
+    def for_practice(self, practice):
+        return self.filter(practice=practice)
+
+
 class ExportJob(models.Model):
     """A large export built in the background; its file expires after 24 hours."""
 
@@ -333,6 +352,8 @@ class ExportJob(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ExportJobQuerySet.as_manager()
 
 
 # --- Workflows across models ---------------------------------------------------------

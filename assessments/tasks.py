@@ -76,4 +76,4 @@ def notify_safety_alert(response_id):
     return "sent"
 
 
-from .export_tasks import *  # noqa: E402,F401,F403
+from .export_jobs import *  # noqa: E402,F401,F403

@@ -1,26 +1,41 @@
 from django.urls import path
 
-from . import reminder_views, views
+from .views import counselor, partner, reports
 
 app_name = "assessments"
 urlpatterns = [
     # The partner's side: a personal link, then pages scoped to that partner's session.
-    path("a/<str:token>/", views.open_link, name="open_link"),
-    path("respond/<int:response_id>/", views.welcome, name="welcome"),
-    path("respond/<int:response_id>/consent/", views.consent, name="consent"),
-    path("respond/<int:response_id>/section/<int:index>/", views.section, name="section"),
-    path("respond/<int:response_id>/save/", views.save_answer, name="save_answer"),
-    path("respond/<int:response_id>/review/", views.review, name="review"),
-    path("respond/<int:response_id>/submit/", views.submit, name="submit"),
-    path("respond/<int:response_id>/results/", views.results, name="results"),
-    path("respond/<int:response_id>/support/", views.support, name="support"),
-    # The counselor's actions on a couple's assignment.
-    path("couples/<int:couple_pk>/assign/", views.assign, name="assign"),
-    path("assignments/<int:assignment_pk>/cancel/", views.cancel, name="cancel"),
-    path("responses/<int:response_pk>/resend/", views.resend, name="resend"),
-    path("responses/<int:response_pk>/reissue/", views.reissue, name="reissue"),
-    # reminders
-    path("reminders/responses/<int:response_pk>/remind-now/", reminder_views.remind_now, name="remind_now"),
-    path("reminders/couples/<int:couple_pk>/pause/", reminder_views.pause_reminders, name="pause_reminders"),
-    path("stop-reminders/<str:token>/", reminder_views.unsubscribe, name="unsubscribe"),
+    path("a/<str:token>/", partner.open_link, name="open_link"),
+    path("respond/<int:response_id>/", partner.welcome, name="welcome"),
+    path("respond/<int:response_id>/consent/", partner.consent, name="consent"),
+    path("respond/<int:response_id>/section/<int:index>/", partner.section, name="section"),
+    path("respond/<int:response_id>/save/", partner.save_answer, name="save_answer"),
+    path("respond/<int:response_id>/review/", partner.review, name="review"),
+    path("respond/<int:response_id>/submit/", partner.submit, name="submit"),
+    path("respond/<int:response_id>/results/", partner.results, name="results"),
+    path("respond/<int:response_id>/support/", partner.support, name="support"),
+    path("couples/summary/<int:response_id>/", partner.shared_summary, name="shared_summary"),
+    path("stop-reminders/<str:token>/", partner.unsubscribe, name="unsubscribe"),
+    # The counselor's caseload, couple page and comparison.
+    path("couples/", counselor.caseload, name="caseload"),
+    path("couples/<int:pk>/", counselor.couple, name="couple"),
+    path("couples/<int:pk>/assessments/<int:assignment_pk>/", counselor.comparison_view, name="comparison"),
+    path(
+        "couples/<int:pk>/assessments/<int:assignment_pk>/report.pdf", counselor.comparison_pdf, name="comparison_pdf"
+    ),
+    path("couples/<int:pk>/assessments/<int:assignment_pk>/release/", counselor.release, name="release"),
+    # The counselor's actions on an administration.
+    path("couples/<int:couple_pk>/assign/", counselor.assign, name="assign"),
+    path("assignments/<int:assignment_pk>/cancel/", counselor.cancel, name="cancel"),
+    path("responses/<int:response_pk>/resend/", counselor.resend, name="resend"),
+    path("responses/<int:response_pk>/reissue/", counselor.reissue, name="reissue"),
+    path("reminders/responses/<int:response_pk>/remind-now/", counselor.remind_now, name="remind_now"),
+    path("reminders/couples/<int:couple_pk>/pause/", counselor.pause_reminders, name="pause_reminders"),
+    # The practice admin's reports.
+    path("practice/statistics/", reports.statistics, name="statistics"),
+    path("practice/exports/", reports.export_page, name="exports"),
+    path("practice/exports/<int:pk>/", reports.export_job, name="export_job"),
+    path("practice/exports/<int:pk>/file/", reports.export_file, name="export_file"),
+    path("practice/codebook/", reports.codebook_download, name="codebook"),
+    path("practice/couples/<int:pk>/record/", reports.couple_record, name="couple_record"),
 ]

@@ -1,11 +1,9 @@
 from django import forms
 
-from assessments.comparison import ITEM_CATEGORY_FILTERS
+from practice.forms import ModelChoiceField, ModelMultipleChoiceField
+from practice.models import User
 
-from . import caseload
 from .models import Couple
-
-ITEM_CATEGORY_CHOICE_LABELS = ["Different views", "Unsure", "Shared concern", "Shared strength", "Skipped"]
 
 
 class CoupleForm(forms.ModelForm):
@@ -27,41 +25,6 @@ class CoupleForm(forms.ModelForm):
         return data
 
 
-class FallbackForm(forms.Form):
-    """A filter form where an unknown or malformed value quietly becomes that field's default."""
-
-    defaults: dict = {}
-
-    def values(self):
-        self.is_valid()
-        cleaned = getattr(self, "cleaned_data", {})
-        return {name: cleaned.get(name) or default for name, default in self.defaults.items()}
-
-
-class CaseloadFilterForm(FallbackForm):
-    status = forms.ChoiceField(label="Show", choices=caseload.STATUS_CHOICES, required=False)
-    q = forms.CharField(
-        label="Search",
-        max_length=100,
-        required=False,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Couple or partner name"}),
-    )
-    sort = forms.ChoiceField(label="Sort by", choices=caseload.SORT_CHOICES, required=False)
-
-    defaults = {"status": "", "q": "", "sort": caseload.DEFAULT_SORT}
-
-
-class ItemCategoryForm(FallbackForm):
-    category = forms.ChoiceField(
-        label="Show statements",
-        required=False,
-        choices=[("", "All statements")]
-        + [(key, label) for key, label in zip(ITEM_CATEGORY_FILTERS, ITEM_CATEGORY_CHOICE_LABELS, strict=True)],
-    )
-
-    defaults = {"category": ""}
-
-
 class NotesForm(forms.ModelForm):
     class Meta:
         model = Couple
@@ -72,3 +35,48 @@ class NotesForm(forms.ModelForm):
 
 class ArchiveForm(forms.Form):
     action = forms.ChoiceField(choices=[("archive", "Archive"), ("unarchive", "Bring back to the caseload")])
+
+
+class TransferForm(forms.Form):
+    """Move one, some or all of a counselor's couples to another active counselor of the practice."""
+
+    to = ModelChoiceField(queryset=User.objects.none(), label="New counselor", empty_label="Choose…")
+    all_couples = forms.BooleanField(required=False, label="All of their couples")
+    couples = ModelMultipleChoiceField(
+        queryset=None, required=False, widget=forms.CheckboxSelectMultiple, label="Or only these couples"
+    )
+
+    def __init__(self, *args, practice, source, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.source = source
+        self.fields["to"].queryset = (
+            User.objects.filter(membership__practice=practice, is_active=True)
+            .exclude(pk=source.pk)
+            .order_by("full_name", "email")
+        )
+        self.fields["couples"].queryset = Couple.objects.filter(practice=practice, counselor=source).order_by("label")
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("all_couples") and not cleaned.get("couples"):
+            raise forms.ValidationError("Tick “All of their couples” or choose at least one couple.")
+        return cleaned
+
+    def chosen(self):
+        if self.cleaned_data.get("all_couples"):
+            return list(self.fields["couples"].queryset)
+        return list(self.cleaned_data["couples"])
+
+
+class CoupleDeleteForm(forms.Form):
+    confirm = forms.CharField(label="Type the couple's name to confirm", max_length=120)
+
+    def __init__(self, *args, couple, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.couple = couple
+
+    def clean_confirm(self):
+        value = self.cleaned_data["confirm"].strip()
+        if value != self.couple.label:
+            raise forms.ValidationError(f"Type “{self.couple.label}” exactly to delete this couple.")
+        return value

@@ -4,13 +4,12 @@ from . import views
 
 app_name = "clients"
 urlpatterns = [
-    path("", views.caseload, name="caseload"),
-    path("new/", views.couple_create, name="couple_create"),
-    path("<int:pk>/", views.couple_detail, name="couple_detail"),
-    path("<int:pk>/notes/", views.couple_notes, name="couple_notes"),
-    path("<int:pk>/archive/", views.couple_archive, name="couple_archive"),
-    path("<int:pk>/assessments/<int:assignment_pk>/", views.comparison_view, name="comparison"),
-    path("<int:pk>/assessments/<int:assignment_pk>/report.pdf", views.comparison_pdf, name="comparison_pdf"),
-    path("<int:pk>/assessments/<int:assignment_pk>/release/", views.release, name="release"),
-    path("summary/<int:response_id>/", views.shared_summary, name="shared_summary"),
+    # The counselor's couples (their caseload and couple page are the assessments app's).
+    path("couples/new/", views.couple_create, name="couple_create"),
+    path("couples/<int:pk>/notes/", views.couple_notes, name="couple_notes"),
+    path("couples/<int:pk>/archive/", views.couple_archive, name="couple_archive"),
+    # The practice admin's list of couples, moving them between counselors, deleting one.
+    path("practice/couples/", views.practice_couples, name="practice_couples"),
+    path("practice/couples/<int:pk>/delete/", views.couple_delete, name="couple_delete"),
+    path("practice/people/<int:pk>/transfer/", views.transfer, name="transfer"),
 ]

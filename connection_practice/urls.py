@@ -5,7 +5,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("practice.urls")),
-    path("couples/", include("clients.urls")),
+    path("", include("clients.urls")),
     path("", include("assessments.urls")),
     path("django-admin/", admin.site.urls),
 ]

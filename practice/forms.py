@@ -4,7 +4,6 @@ import zoneinfo
 from django import forms
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import password_validation
-from django.utils import timezone
 
 from .models import AuditEvent, Membership, Practice, User
 
@@ -102,39 +101,6 @@ class AcceptInvitationForm(forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices)
-
-
-class TransferForm(forms.Form):
-    """Move one, some or all of a counselor's couples to another active counselor of the practice."""
-
-    to = ModelChoiceField(queryset=User.objects.none(), label="New counselor", empty_label="Choose…")
-    all_couples = forms.BooleanField(required=False, label="All of their couples")
-    couples = ModelMultipleChoiceField(
-        queryset=None, required=False, widget=forms.CheckboxSelectMultiple, label="Or only these couples"
-    )
-
-    def __init__(self, *args, practice, source, **kwargs):
-        from clients.models import Couple
-
-        super().__init__(*args, **kwargs)
-        self.source = source
-        self.fields["to"].queryset = (
-            User.objects.filter(membership__practice=practice, is_active=True)
-            .exclude(pk=source.pk)
-            .order_by("full_name", "email")
-        )
-        self.fields["couples"].queryset = Couple.objects.filter(practice=practice, counselor=source).order_by("label")
-
-    def clean(self):
-        cleaned = super().clean()
-        if not cleaned.get("all_couples") and not cleaned.get("couples"):
-            raise forms.ValidationError("Tick “All of their couples” or choose at least one couple.")
-        return cleaned
-
-    def chosen(self):
-        if self.cleaned_data.get("all_couples"):
-            return list(self.fields["couples"].queryset)
-        return list(self.cleaned_data["couples"])
 
 
 def _time_zone_choices():
@@ -236,45 +202,6 @@ class DateRangeForm(forms.Form):
         return cleaned
 
 
-class PeriodForm(DateRangeForm):
-    def period(self):
-        """(start, end) with the last 90 days as the default."""
-        today = timezone.localdate()
-        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
-        end = data.get("end") or today
-        start = data.get("start") or min(end, today) - datetime.timedelta(days=89)
-        return start, end
-
-
-class ExportForm(DateRangeForm):
-    kind = forms.ChoiceField(
-        label="What",
-        choices=[
-            ("answers", "Answers (long: one row per answer)"),
-            ("scores", "Scores (wide: one row per response)"),
-            ("completion", "Completion (one row per response)"),
-            ("codebook", "Codebook (the instrument's data dictionary)"),
-        ],
-        widget=forms.RadioSelect,
-        initial="scores",
-    )
-    format = forms.ChoiceField(choices=[("csv", "CSV"), ("xlsx", "Excel (XLSX)")], initial="csv")
-    counselor = ModelChoiceField(
-        queryset=User.objects.none(), required=False, empty_label="All counselors", label="Counselor"
-    )
-    deidentified = forms.BooleanField(
-        required=False,
-        label="De-identified",
-        help_text="Ids become pseudonyms that hold only within this file; no names or e-mails; dates without times.",
-    )
-
-    def __init__(self, *args, practice, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["counselor"].queryset = User.objects.filter(membership__practice=practice).order_by(
-            "full_name", "email"
-        )
-
-
 class AuditFilterForm(DateRangeForm):
     action = forms.ChoiceField(required=False, choices=[("", "Any action")])
     actor = ModelChoiceField(queryset=User.objects.none(), required=False, empty_label="Anyone")
@@ -302,17 +229,3 @@ class AuditFilterForm(DateRangeForm):
             after = data["end"] + datetime.timedelta(days=1)
             events = events.filter(at__lt=datetime.datetime.combine(after, datetime.time(), tz))
         return events
-
-
-class CoupleDeleteForm(forms.Form):
-    confirm = forms.CharField(label="Type the couple's name to confirm", max_length=120)
-
-    def __init__(self, *args, couple, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.couple = couple
-
-    def clean_confirm(self):
-        value = self.cleaned_data["confirm"].strip()
-        if value != self.couple.label:
-            raise forms.ValidationError(f"Type “{self.couple.label}” exactly to delete this couple.")
-        return value

@@ -83,6 +83,11 @@ class Practice(models.Model):
         return zoneinfo.ZoneInfo(self.time_zone)
 
 
+class MembershipQuerySet(models.QuerySet):
+    def for_practice(self, practice):
+        return self.filter(practice=practice)
+
+
 class Membership(models.Model):
     """A user's place in one practice. A user belongs to exactly one practice."""
 
@@ -94,6 +99,8 @@ class Membership(models.Model):
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.COUNSELOR)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = MembershipQuerySet.as_manager()
 
     def __str__(self):
         return f"{self.user} ({self.get_role_display()}, {self.practice})"

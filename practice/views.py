@@ -1,8 +1,6 @@
 import csv
-import datetime
 import io
 import json
-import tempfile
 
 from django.conf import settings
 from django.contrib import messages
@@ -13,19 +11,16 @@ from django.core.mail import send_mail
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Q
-from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from assessments import codebook, export_tasks, exports
-from assessments.models import ExportJob, Instrument
-from clients.models import Couple
-
-from . import forms, stats
+from . import forms
 from .access import PracticeRequest, admin_required
+from .formats import CSV_CONTENT_TYPE, attachment, spreadsheet_safe, utc_iso
 from .models import Invitation, Membership, User, audit
 
 
@@ -34,7 +29,7 @@ def home(request):
     if request.membership is not None:
         if request.membership.is_admin and not request.user.couples.exists():
             return redirect("practice:overview")
-        return redirect("clients:caseload")
+        return redirect("assessments:caseload")
     if request.user.is_superuser:
         return redirect("admin:index")
     return render(request, "practice/no_practice.html", status=403)
@@ -56,20 +51,8 @@ def _member_for(request: PracticeRequest, pk):
     return get_object_or_404(Membership.objects.select_related("user"), practice=request.practice, pk=pk)
 
 
-def _couple_for(request: PracticeRequest, pk):
-    """Any couple of the admin's practice (the admin manages them, without their answers)."""
-    return get_object_or_404(
-        Couple.objects.filter(practice=request.practice).select_related("counselor").prefetch_related("partners"),
-        pk=pk,
-    )
-
-
 def _invitation_for(request: PracticeRequest, pk):
     return get_object_or_404(Invitation, practice=request.practice, pk=pk)
-
-
-def _job_for(request: PracticeRequest, pk):
-    return get_object_or_404(ExportJob.objects.select_related("requested_by"), practice=request.practice, pk=pk)
 
 
 def _active_admins(practice):
@@ -86,7 +69,7 @@ def overview(request: PracticeRequest):
         Membership.objects.filter(practice=request.practice)
         .select_related("user")
         .annotate(
-            couples=Count("user__couples", filter=Q(user__couples__status=Couple.Status.ACTIVE)),
+            couples=Count("user__couples", filter=Q(user__couples__status="active")),
             all_couples=Count("user__couples"),
         )
         .order_by("-user__is_active", "user__full_name", "user__email")
@@ -242,76 +225,7 @@ def member_reactivate(request: PracticeRequest, pk):
     return redirect("practice:overview")
 
 
-@admin_required
-def member_transfer(request: PracticeRequest, pk):
-    """Move one, some or all of a person's couples to another active counselor."""
-    member = _member_for(request, pk)
-    initial = {}
-    if request.GET.get("couple", "").isdigit():
-        initial["couples"] = [int(request.GET["couple"])]
-    form = forms.TransferForm(request.POST or None, practice=request.practice, source=member.user, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        target = form.cleaned_data["to"]
-        couples = form.chosen()
-        with transaction.atomic():
-            for couple in couples:
-                Couple.objects.filter(pk=couple.pk, practice=request.practice).update(
-                    counselor=target, updated_at=timezone.now()
-                )
-                audit(request, "couple.transfer", couple, from_user=member.user_id, to_user=target.pk)
-        messages.success(request, f"{len(couples)} couple(s) moved to {target.get_full_name()}.")
-        return redirect("practice:overview")
-    return render(request, "practice/transfer.html", {"member": member, "form": form})
-
-
-# --- Couples (records and deletion) -------------------------------------------------------------
-
-
-@admin_required
-def couples(request: PracticeRequest):
-    """Every couple of the practice with its counselor: names only, never answers or scores."""
-    rows = (
-        Couple.objects.filter(practice=request.practice)
-        .select_related("counselor__membership")
-        .annotate(assignment_count=Count("assignments"))
-        .order_by("label")
-    )
-    return render(request, "practice/couples.html", {"couples": rows})
-
-
-@admin_required
-def couple_record(request: PracticeRequest, pk):
-    """The couple's full record as JSON, for a data request or before deletion (audited)."""
-    couple = _couple_for(request, pk)
-    include_safety = couple.counselor_id == request.user.pk
-    record = exports.couple_record(couple, include_safety=include_safety)
-    audit(request, "couple.export", couple, safety_included=include_safety)
-    response = HttpResponse(
-        json.dumps(record, indent=2, ensure_ascii=False), content_type="application/json; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="couple-{couple.pk}-record.json"'
-    return response
-
-
-@admin_required
-def couple_delete(request: PracticeRequest, pk):
-    couple = _couple_for(request, pk)
-    form = forms.CoupleDeleteForm(request.POST or None, couple=couple)
-    if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            detail = {
-                "label_length": len(couple.label),
-                "assignments": couple.assignments.count(),
-                "counselor": couple.counselor_id,
-            }
-            audit(request, "couple.delete", couple, **detail)
-            couple.delete()
-        messages.success(request, "The couple and everything they answered have been deleted.")
-        return redirect("practice:couples")
-    return render(request, "practice/couple_delete.html", {"couple": couple, "form": form})
-
-
-# --- Settings and statistics ---------------------------------------------------------------------
+# --- Settings ------------------------------------------------------------------------------------
 
 
 @admin_required
@@ -324,124 +238,6 @@ def practice_settings(request: PracticeRequest):
         messages.success(request, "Practice settings saved.")
         return redirect("practice:settings")
     return render(request, "practice/settings.html", {"form": form})
-
-
-@admin_required
-def statistics(request: PracticeRequest):
-    form = forms.PeriodForm(request.GET or None)
-    start, end = form.period()
-    rows, total = stats.practice_statistics(request.practice, start, end)
-    # One chart line per counselor and one for the practice, 12 SVG units apart.
-    chart = [(row, 12 * i) for i, row in enumerate([*rows, total])]
-    context = {"form": form, "rows": rows, "total": total, "start": start, "end": end}
-    return render(request, "practice/statistics.html", {**context, "chart": chart, "chart_height": 12 * len(chart)})
-
-
-# --- Exports ----------------------------------------------------------------------------------------
-
-
-def _export_request(request, form):
-    data = form.cleaned_data
-    return exports.ExportRequest(
-        practice=request.practice,
-        kind=data["kind"],
-        format=data["format"],
-        start=data.get("start"),
-        end=data.get("end"),
-        counselor=data.get("counselor"),
-        deidentified=bool(data.get("deidentified")),
-    ).validate()
-
-
-def _attachment(response, name):
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
-
-
-def export_response(export):
-    """The file in the response: CSV streamed row by row, XLSX through a temporary file."""
-    if export.format == "csv":
-        response = StreamingHttpResponse(exports.csv_chunks(export), content_type=exports.CONTENT_TYPES["csv"])
-        return _attachment(response, export.file_name)
-    fh = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it when sent
-    exports.write_xlsx(export, fh)
-    fh.seek(0)
-    return FileResponse(fh, as_attachment=True, filename=export.file_name, content_type=exports.CONTENT_TYPES["xlsx"])
-
-
-@admin_required
-def export_page(request: PracticeRequest):
-    """Choose an export. Small ones download at once; large ones are built in the background."""
-    form = forms.ExportForm(request.POST or None, practice=request.practice)
-    if request.method == "POST" and form.is_valid():
-        try:
-            export = _export_request(request, form)
-        except exports.ExportError as exc:
-            form.add_error(None, str(exc))
-        else:
-            rows = export.count()
-            if rows > settings.EXPORT_INLINE_MAX_ROWS:
-                with transaction.atomic():
-                    job = ExportJob.objects.create(
-                        practice=request.practice,
-                        requested_by=request.user,
-                        kind=export.kind,
-                        format=export.format,
-                        params=export.params,
-                        rows_total=rows,
-                    )
-                    audit(request, "export.queue", job, rows=rows, **export.params)
-                    export_tasks.enqueue(job)
-                return redirect("practice:export_job", pk=job.pk)
-            audit(request, "export.download", None, rows=rows, **export.params)
-            return export_response(export)
-    jobs = ExportJob.objects.filter(practice=request.practice).select_related("requested_by").order_by("-created_at")
-    status = 400 if form.errors else 200
-    return render(request, "practice/exports.html", {"form": form, "jobs": jobs[:10]}, status=status)
-
-
-@admin_required
-def export_job(request: PracticeRequest, pk):
-    """Progress of a background export; htmx polls the status part every two seconds."""
-    job = _job_for(request, pk)
-    template = "practice/export_job.html#status" if request.htmx else "practice/export_job.html"
-    return render(request, template, {"job": job, "now": timezone.now()})
-
-
-@admin_required
-def export_file(request: PracticeRequest, pk):
-    job = _job_for(request, pk)
-    path = export_tasks.job_path(job)
-    expired = job.expires_at is None or job.expires_at <= timezone.now()
-    if job.status != ExportJob.Status.DONE or expired or path is None or not path.exists():
-        problem = (
-            "This download link has expired (files are kept for 24 hours). Start the export again."
-            if job.status == ExportJob.Status.DONE
-            else "This export is not ready."
-        )
-        return render(request, "practice/export_gone.html", {"job": job, "problem": problem}, status=410)
-    audit(request, "export.download", job, rows=job.rows_total, **job.params)
-    name = path.name.split("-", 2)[2]
-    return FileResponse(
-        open(path, "rb"),  # noqa: SIM115 - FileResponse closes it
-        as_attachment=True,
-        filename=name,
-        content_type=exports.CONTENT_TYPES.get(job.format),
-    )
-
-
-@admin_required
-def codebook_download(request: PracticeRequest):
-    instrument = Instrument.current()
-    if instrument is None:
-        return render(request, "404.html", status=404)
-    fmt = "json" if request.GET.get("format") == "json" else "csv"
-    audit(request, "export.codebook", instrument, format=fmt)
-    if fmt == "json":
-        response = HttpResponse(codebook.as_json(instrument), content_type="application/json; charset=utf-8")
-    else:
-        response = HttpResponse(codebook.as_csv(instrument), content_type=exports.CONTENT_TYPES["csv"])
-    return _attachment(response, f"{instrument.label}-codebook.{fmt}")
 
 
 # --- Audit log ----------------------------------------------------------------------------------------
@@ -469,11 +265,11 @@ def _audit_csv(events):
         buffer.truncate()
         writer.writerow(
             [
-                event.at.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                exports.spreadsheet_safe(event.actor_label),
+                utc_iso(event.at),
+                spreadsheet_safe(event.actor_label),
                 event.action,
                 event.object_type,
-                exports.spreadsheet_safe(event.object_id),
+                spreadsheet_safe(event.object_id),
                 event.ip or "",
                 json.dumps(event.detail, sort_keys=True) if event.detail else "",
             ]
@@ -497,5 +293,5 @@ def audit_export(request: PracticeRequest):
         end=str(data.get("end") or ""),
     )
     events = form.events().order_by("at", "id")
-    response = StreamingHttpResponse(_audit_csv(events), content_type=exports.CONTENT_TYPES["csv"])
-    return _attachment(response, f"{request.practice.slug}-audit-{timezone.localdate():%Y%m%d}.csv")
+    response = StreamingHttpResponse(_audit_csv(events), content_type=CSV_CONTENT_TYPE)
+    return attachment(response, f"{request.practice.slug}-audit-{timezone.localdate():%Y%m%d}.csv")

@@ -27,7 +27,7 @@ def assign_url(world):
 def test_the_couple_page_offers_to_assign_with_the_practice_default_due_date(world):
     world.practice.default_due_days = 10
     world.practice.save()
-    page = page_text(client_for(world.owner).get(reverse("clients:couple_detail", args=[world.couple.pk])))
+    page = page_text(client_for(world.owner).get(reverse("assessments:couple", args=[world.couple.pk])))
     assert "Assign and send invitations" in page
     assert f'value="{due_in(10, world.practice)}"' in page
 
@@ -36,7 +36,7 @@ def test_the_couple_page_offers_to_assign_with_the_practice_default_due_date(wor
 def test_the_counselor_assigns_and_each_partner_gets_a_response_with_a_private_link(world):
     client = client_for(world.owner)
     reply = client.post(assign_url(world), {"due_date": due_in(7, world.practice)})
-    assert reply["Location"] == reverse("clients:couple_detail", args=[world.couple.pk])
+    assert reply["Location"] == reverse("assessments:couple", args=[world.couple.pk])
     assignment = Assignment.objects.get(couple=world.couple)
     assert assignment.status == Assignment.Status.OPEN and assignment.assigned_by == world.owner
     due = timezone.localtime(assignment.due_at, world.practice.tz)

@@ -74,7 +74,7 @@ def test_codebook_json_carries_typed_values_and_the_version(db, capsys):
 def test_practice_admin_downloads_the_same_codebook_and_it_is_audited(world, capsys):
     call_command("codebook")
     expected = capsys.readouterr().out
-    response = client_for(world.admin).get(reverse("practice:codebook"))
+    response = client_for(world.admin).get(reverse("assessments:codebook"))
     assert response.status_code == 200
     assert response["Content-Disposition"] == 'attachment; filename="connection-v1-codebook.csv"'
     assert response.content.decode() == expected
@@ -82,4 +82,4 @@ def test_practice_admin_downloads_the_same_codebook_and_it_is_audited(world, cap
 
 
 def test_counselor_cannot_download_the_codebook_from_the_admin_pages(world):
-    assert client_for(world.owner).get(reverse("practice:codebook")).status_code == 403
+    assert client_for(world.owner).get(reverse("assessments:codebook")).status_code == 403

@@ -23,7 +23,7 @@ def partner_urls(response_id):
     urls = [reverse(f"assessments:{name}", args=[response_id]) for name in names]
     urls += [reverse("assessments:section", args=[response_id, i]) for i in range(1, len(section_codes()) + 1)]
     with contextlib.suppress(NoReverseMatch):  # the shared summary, once it exists
-        urls.append(reverse("clients:shared_summary", args=[response_id]))
+        urls.append(reverse("assessments:shared_summary", args=[response_id]))
     return urls
 
 

@@ -186,7 +186,7 @@ def test_the_counselor_is_alerted_once_and_the_email_says_only_that_a_response_n
     assert message.subject == "Riverside Counseling: a response needs your attention"
     body = message.body + message.alternatives[0][0]
     assert "needs your attention" in body
-    assert reverse("clients:couple_detail", args=[partner.assignment.couple.pk]) in body
+    assert reverse("assessments:couple", args=[partner.assignment.couple.pk]) in body
     for secret in ("Taylor", "Jordan", "Taylor & Jordan", "urgent", "concern", "safety", "hit", "afraid"):
         assert secret.lower() not in (message.subject + body).lower()
 

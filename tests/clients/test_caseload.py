@@ -8,7 +8,7 @@ from clients.models import Couple
 from tests.clients.factories import answer, bulk_caseload, finished_assignment, visible_text
 from tests.conftest import client_for, make_assignment, make_couple, page_text
 
-CASELOAD = reverse("clients:caseload")
+CASELOAD = reverse("assessments:caseload")
 
 
 def htmx_get(client, url, **params):

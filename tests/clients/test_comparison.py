@@ -12,14 +12,14 @@ OTHERS = ["colleague", "admin", "outsider", "outsider_admin"]
 
 
 def comparison_url(assignment, **params):
-    url = reverse("clients:comparison", args=[assignment.couple_id, assignment.pk])
+    url = reverse("assessments:comparison", args=[assignment.couple_id, assignment.pk])
     if params:
         url += "?" + "&".join(f"{k}={v}" for k, v in params.items())
     return url
 
 
 def pdf_url(assignment):
-    return reverse("clients:comparison_pdf", args=[assignment.couple_id, assignment.pk])
+    return reverse("assessments:comparison_pdf", args=[assignment.couple_id, assignment.pk])
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_comparison_is_a_404_for_everyone_but_the_counselor(world, finished, who
 
 def test_an_administration_reached_through_another_couples_url_is_a_404(world, finished):
     other = make_couple(world.owner, "Other & Couple", a=("O", "o@x.example"), b=("P", "p@x.example"))
-    url = reverse("clients:comparison", args=[other.pk, finished.pk])
+    url = reverse("assessments:comparison", args=[other.pk, finished.pk])
     assert client_for(world.owner).get(url).status_code == 404
 
 
@@ -151,7 +151,7 @@ def test_comparison_query_count_does_not_grow_with_the_caseload(world, django_as
     if size > 1:
         bulk_caseload(world.owner, size - 1)
     client = client_for(world.owner)
-    client.get(reverse("clients:caseload"))
+    client.get(reverse("assessments:caseload"))
     # session, user + membership, administration (with couple and instrument), both responses
     # (with partner and score), both partners' answers, the safety alert marked seen, the audit
     # event. (The session is written at most once a minute: not on this request.)
@@ -198,7 +198,7 @@ def test_the_pdf_is_the_same_report_without_the_safety_answers(world, monkeypatc
 
 
 def release_url(assignment):
-    return reverse("clients:release", args=[assignment.couple_id, assignment.pk])
+    return reverse("assessments:release", args=[assignment.couple_id, assignment.pk])
 
 
 @pytest.mark.smoke

@@ -12,7 +12,7 @@ OTHERS = ["colleague", "admin", "outsider", "outsider_admin"]
 
 
 def detail(couple):
-    return reverse("clients:couple_detail", args=[couple.pk])
+    return reverse("assessments:couple", args=[couple.pk])
 
 
 @pytest.mark.smoke
@@ -113,7 +113,7 @@ def test_archiving_takes_a_couple_off_the_caseload_and_back_again(world):
     client.post(url, {"action": "archive"})
     world.couple.refresh_from_db()
     assert world.couple.status == Couple.Status.ARCHIVED
-    caseload = reverse("clients:caseload")
+    caseload = reverse("assessments:caseload")
     assert [c.label for c in client.get(caseload).context["couples"]] == []
     assert [c.label for c in client.get(caseload, {"status": "archived"}).context["couples"]] == ["Taylor & Jordan"]
     client.post(url, {"action": "archive"})  # a double click changes nothing

@@ -9,18 +9,18 @@ pytestmark = pytest.mark.smoke
 
 
 def test_owner_sees_their_couple_in_the_caseload(world):
-    page = client_for(world.owner).get(reverse("clients:caseload")).content.decode()
+    page = client_for(world.owner).get(reverse("assessments:caseload")).content.decode()
     assert "Taylor &amp; Jordan" in page
 
 
 @pytest.mark.parametrize("who", ["colleague", "outsider"])
 def test_others_do_not_see_the_couple_in_their_caseload(world, who):
-    page = client_for(getattr(world, who)).get(reverse("clients:caseload")).content.decode()
+    page = client_for(getattr(world, who)).get(reverse("assessments:caseload")).content.decode()
     assert "Taylor &amp; Jordan" not in page
 
 
 def test_owner_opens_the_couple_page_and_it_is_audited(world):
-    url = reverse("clients:couple_detail", args=[world.couple.pk])
+    url = reverse("assessments:couple", args=[world.couple.pk])
     response = client_for(world.owner).get(url)
     assert response.status_code == 200
     assert "taylor@example.com" in response.content.decode()
@@ -30,7 +30,7 @@ def test_owner_opens_the_couple_page_and_it_is_audited(world):
 
 @pytest.mark.parametrize("who", ["colleague", "admin", "outsider", "outsider_admin"])
 def test_couple_page_is_a_404_for_everyone_but_its_counselor(world, who):
-    url = reverse("clients:couple_detail", args=[world.couple.pk])
+    url = reverse("assessments:couple", args=[world.couple.pk])
     assert client_for(getattr(world, who)).get(url).status_code == 404
     assert not AuditEvent.objects.filter(action="couple.view").exists()
 
@@ -45,7 +45,7 @@ def test_counselor_adds_a_couple_to_their_own_caseload(world):
     }
     response = client_for(world.colleague).post(reverse("clients:couple_create"), data)
     couple = Couple.objects.get(label="Sam & Alex")
-    assert response["Location"] == reverse("clients:couple_detail", args=[couple.pk])
+    assert response["Location"] == reverse("assessments:couple", args=[couple.pk])
     assert (couple.counselor, couple.practice) == (world.colleague, world.practice)
     assert [p.first_name for p in couple.partners.all()] == ["Sam", "Alex"]
 

@@ -35,14 +35,14 @@ def released(world):
         levels=(5, 2),
         overrides=({"PER1": 1, "PER2": 1}, {"S1": 3, "S3": 4}),
     )
-    client_for(world.owner).post(reverse("clients:release", args=[world.couple.pk, assignment.pk]))
+    client_for(world.owner).post(reverse("assessments:release", args=[world.couple.pk, assignment.pk]))
     assignment.refresh_from_db()
     assert assignment.released_at is not None
     return assignment, responses, tokens
 
 
 def summary_url(response):
-    return reverse("clients:shared_summary", args=[response.pk])
+    return reverse("assessments:shared_summary", args=[response.pk])
 
 
 @pytest.mark.smoke

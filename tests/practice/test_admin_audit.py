@@ -15,7 +15,7 @@ pytestmark = pytest.mark.smoke
 def test_sign_ins_failed_sign_ins_and_couple_views_appear_in_the_audit_log(world):
     Client().post(reverse("login"), {"username": world.owner.email, "password": PASSWORD})
     Client().post(reverse("login"), {"username": world.owner.email, "password": "wrong password"})
-    client_for(world.owner).get(reverse("clients:couple_detail", args=[world.couple.pk]))
+    client_for(world.owner).get(reverse("assessments:couple", args=[world.couple.pk]))
     page = page_text(client_for(world.admin).get(reverse("practice:audit_log")))
     for action in ("auth.sign_in", "auth.sign_in_failed", "couple.view"):
         assert action in page
@@ -57,7 +57,7 @@ def test_audit_log_pages_through_many_events_with_a_fixed_number_of_queries(worl
 
 def test_audit_log_exports_as_csv_and_the_export_is_audited(world):
     completed_assignment(world.couple)
-    client_for(world.admin).post(reverse("practice:exports"), {"kind": "answers", "format": "csv"})
+    client_for(world.admin).post(reverse("assessments:exports"), {"kind": "answers", "format": "csv"})
     response = client_for(world.admin).get(reverse("practice:audit_export"), {"action": "export.download"})
     rows = read_csv(streamed(response))
     assert rows[0] == ["at", "actor", "action", "object_type", "object_id", "ip", "detail"]
@@ -69,8 +69,8 @@ def test_audit_log_exports_as_csv_and_the_export_is_audited(world):
 def test_audit_events_never_hold_answer_content(world):
     completed_assignment(world.couple)
     admin = client_for(world.admin)
-    admin.post(reverse("practice:exports"), {"kind": "answers", "format": "csv"})
-    admin.get(reverse("practice:couple_record", args=[world.couple.pk]))
+    admin.post(reverse("assessments:exports"), {"kind": "answers", "format": "csv"})
+    admin.get(reverse("assessments:couple_record", args=[world.couple.pk]))
     for event in AuditEvent.objects.all():
         assert "value" not in event.detail and "answers" not in event.detail
 

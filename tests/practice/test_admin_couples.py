@@ -25,13 +25,13 @@ def test_couples_page_lists_the_practices_couples_with_counselors_and_no_answers
     # session, user + membership + practice, couples with counselor and assessment count,
     # then the session save (savepoint, update, release)
     with django_assert_num_queries(6):
-        page = page_text(client.get(reverse("practice:couples")))
+        page = page_text(client.get(reverse("clients:practice_couples")))
     assert "Taylor & Jordan" in page and "Lee & Kim" in page and "Elsewhere couple" not in page
     assert "taylor@example.com" not in page
 
 
 def test_admin_downloads_a_couples_full_record_without_safety_answers(answered):
-    response = client_for(answered.admin).get(reverse("practice:couple_record", args=[answered.couple.pk]))
+    response = client_for(answered.admin).get(reverse("assessments:couple_record", args=[answered.couple.pk]))
     assert response.status_code == 200
     assert response["Content-Disposition"] == f'attachment; filename="couple-{answered.couple.pk}-record.json"'
     record = json.loads(response.content)
@@ -48,13 +48,13 @@ def test_admin_downloads_a_couples_full_record_without_safety_answers(answered):
 def test_an_admin_who_is_also_the_counselor_gets_the_safety_answers_too(world):
     couple = make_couple(world.admin, label="Admin's own couple")
     completed_assignment(couple)
-    record = json.loads(client_for(world.admin).get(reverse("practice:couple_record", args=[couple.pk])).content)
+    record = json.loads(client_for(world.admin).get(reverse("assessments:couple_record", args=[couple.pk])).content)
     codes = {a["item_id"] for a in record["assignments"][0]["responses"][0]["answers"]}
     assert "SAF1" in codes and record["safety_answers_included"] is True
 
 
 def test_deleting_a_couple_needs_its_name_typed_and_keeps_everything_otherwise(answered):
-    url = reverse("practice:couple_delete", args=[answered.couple.pk])
+    url = reverse("clients:couple_delete", args=[answered.couple.pk])
     response = client_for(answered.admin).post(url, {"confirm": "taylor"})
     assert response.status_code == 200
     assert "exactly to delete this couple" in page_text(response)
@@ -64,7 +64,7 @@ def test_deleting_a_couple_needs_its_name_typed_and_keeps_everything_otherwise(a
 def test_admin_deletes_a_couple_with_everything_they_answered_and_the_deletion_is_audited(answered):
     pk = answered.couple.pk
     response = client_for(answered.admin).post(
-        reverse("practice:couple_delete", args=[pk]), {"confirm": "Taylor & Jordan"}
+        reverse("clients:couple_delete", args=[pk]), {"confirm": "Taylor & Jordan"}
     )
     assert response.status_code == 302
     assert not Couple.objects.filter(pk=pk).exists()
@@ -78,7 +78,7 @@ def test_admin_deletes_a_couple_with_everything_they_answered_and_the_deletion_i
 @pytest.mark.parametrize("who, status", [("owner", 403), ("colleague", 403), ("outsider_admin", 404)])
 def test_only_the_practices_admin_can_export_or_delete_a_couple(answered, who, status):
     client = client_for(getattr(answered, who))
-    assert client.get(reverse("practice:couple_record", args=[answered.couple.pk])).status_code == status
-    response = client.post(reverse("practice:couple_delete", args=[answered.couple.pk]), {"confirm": "Taylor & Jordan"})
+    assert client.get(reverse("assessments:couple_record", args=[answered.couple.pk])).status_code == status
+    response = client.post(reverse("clients:couple_delete", args=[answered.couple.pk]), {"confirm": "Taylor & Jordan"})
     assert response.status_code == status
     assert Couple.objects.filter(pk=answered.couple.pk).exists()

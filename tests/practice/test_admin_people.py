@@ -46,7 +46,7 @@ def test_admin_invites_a_counselor_who_sets_a_password_and_is_signed_in(world, m
     user = User.objects.get(email="newcomer@riverside.example")
     assert user.full_name == "Nia Newcomer" and user.check_password(NEW_PASSWORD)
     assert user.membership.practice == world.practice and user.membership.role == "counselor"
-    assert client.get(reverse("clients:caseload")).status_code == 200
+    assert client.get(reverse("assessments:caseload")).status_code == 200
     assert AuditEvent.objects.filter(action="member.invite", actor=world.admin).exists()
     assert AuditEvent.objects.filter(action="member.join", actor=user).exists()
 
@@ -130,9 +130,9 @@ def deactivate(admin, user):
 def test_deactivated_counselors_open_session_is_refused_at_its_next_request(world):
     counselor = Client()
     assert counselor.post(reverse("login"), {"username": world.owner.email, "password": PASSWORD}).status_code == 302
-    assert counselor.get(reverse("clients:caseload")).status_code == 200
+    assert counselor.get(reverse("assessments:caseload")).status_code == 200
     assert deactivate(world.admin, world.owner).status_code == 302
-    refused = counselor.get(reverse("clients:caseload"))
+    refused = counselor.get(reverse("assessments:caseload"))
     assert refused.status_code == 302 and refused["Location"].startswith(reverse("login"))
     assert Couple.objects.get(pk=world.couple.pk).counselor == world.owner  # the couple stays until transferred
     event = AuditEvent.objects.get(action="member.deactivate")
@@ -188,15 +188,15 @@ def test_deactivation_needs_a_post(world):
 
 
 def transfer(admin, source, data):
-    return client_for(admin).post(reverse("practice:member_transfer", args=[membership(source).pk]), data)
+    return client_for(admin).post(reverse("clients:transfer", args=[membership(source).pk]), data)
 
 
 def test_transferred_couple_appears_only_in_the_new_counselors_caseload(world):
     response = transfer(world.admin, world.owner, {"to": world.colleague.pk, "couples": [world.couple.pk]})
     assert response.status_code == 302
-    assert "Taylor &amp; Jordan" in client_for(world.colleague).get(reverse("clients:caseload")).content.decode()
-    assert "Taylor &amp; Jordan" not in client_for(world.owner).get(reverse("clients:caseload")).content.decode()
-    detail = reverse("clients:couple_detail", args=[world.couple.pk])
+    assert "Taylor &amp; Jordan" in client_for(world.colleague).get(reverse("assessments:caseload")).content.decode()
+    assert "Taylor &amp; Jordan" not in client_for(world.owner).get(reverse("assessments:caseload")).content.decode()
+    detail = reverse("assessments:couple", args=[world.couple.pk])
     assert client_for(world.owner).get(detail).status_code == 404
     assert client_for(world.colleague).get(detail).status_code == 200
     event = AuditEvent.objects.get(action="couple.transfer")

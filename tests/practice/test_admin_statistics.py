@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from practice import stats
+from assessments import stats
 from tests.conftest import client_for, make_assignment, make_couple, page_text
 from tests.practice.export_helpers import answer_and_submit
 
@@ -62,7 +62,7 @@ def test_statistics_page_draws_charts_and_shows_the_same_numbers_in_a_table(scen
     # session, user + membership + practice, members, counts by counselor, completion times, overdue,
     # current instrument, scores history, then the session save (savepoint, update, release)
     with django_assert_num_queries(11):
-        response = client.get(reverse("practice:statistics"), {"start": start.isoformat(), "end": end.isoformat()})
+        response = client.get(reverse("assessments:statistics"), {"start": start.isoformat(), "end": end.isoformat()})
     page = page_text(response)
     assert response.status_code == 200
     main = page[page.index("<main") :]
@@ -74,17 +74,17 @@ def test_statistics_page_draws_charts_and_shows_the_same_numbers_in_a_table(scen
 
 def test_statistics_period_with_end_before_start_is_a_clear_error(scenario):
     response = client_for(scenario.admin).get(
-        reverse("practice:statistics"), {"start": "2026-03-01", "end": "2026-02-01"}
+        reverse("assessments:statistics"), {"start": "2026-03-01", "end": "2026-02-01"}
     )
     assert response.status_code == 200
     assert "The end date is before the start date" in page_text(response)
 
 
 def test_statistics_show_no_answers_and_no_other_practice(scenario):
-    page = page_text(client_for(scenario.outsider_admin).get(reverse("practice:statistics")))
+    page = page_text(client_for(scenario.outsider_admin).get(reverse("assessments:statistics")))
     assert "Owner" not in page and "Colleague" not in page
 
 
 @pytest.mark.parametrize("who", ["owner", "colleague"])
 def test_counselors_cannot_open_practice_statistics(scenario, who):
-    assert client_for(getattr(scenario, who)).get(reverse("practice:statistics")).status_code == 403
+    assert client_for(getattr(scenario, who)).get(reverse("assessments:statistics")).status_code == 403

@@ -17,7 +17,7 @@ def test_counselor_signs_in_by_email_and_lands_on_their_caseload(world):
     response = sign_in(client, world.owner.email, PASSWORD)
     assert response.status_code == 302
     page = client.get(response["Location"], follow=True)
-    assert page.redirect_chain[-1][0] == reverse("clients:caseload")
+    assert page.redirect_chain[-1][0] == reverse("assessments:caseload")
     assert "Taylor &amp; Jordan" in page.content.decode()
     assert AuditEvent.objects.filter(action="auth.sign_in", actor=world.owner).count() == 1
 
@@ -39,7 +39,7 @@ def test_wrong_password_and_unknown_email_get_the_same_message(world):
 
 
 def test_anonymous_visitor_is_sent_to_sign_in(db):
-    response = Client().get(reverse("clients:caseload"))
+    response = Client().get(reverse("assessments:caseload"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
 
@@ -55,9 +55,9 @@ def test_password_reset_page_is_public_and_does_not_reveal_accounts(world, mailo
 
 def test_sign_out_ends_the_session(world):
     client = client_for(world.owner)
-    assert client.get(reverse("clients:caseload")).status_code == 200
+    assert client.get(reverse("assessments:caseload")).status_code == 200
     client.post(reverse("logout"))
-    assert client.get(reverse("clients:caseload")).status_code == 302
+    assert client.get(reverse("assessments:caseload")).status_code == 302
 
 
 def test_signed_in_unknown_page_is_a_readable_404(world, settings):
@@ -90,12 +90,12 @@ def test_an_active_session_is_written_at_most_once_a_minute_and_its_expiry_slide
     from django.utils import timezone
 
     client = client_for(world.owner)
-    client.get(reverse("clients:caseload"))
+    client.get(reverse("assessments:caseload"))
     key = client.session.session_key
     first = Session.objects.get(session_key=key).expire_date
-    client.get(reverse("clients:caseload"))
+    client.get(reverse("assessments:caseload"))
     assert Session.objects.get(session_key=key).expire_date == first  # no write within the minute
     later = timezone.now() + timedelta(minutes=2)
     with mock.patch("django.utils.timezone.now", return_value=later):
-        assert client.get(reverse("clients:caseload")).status_code == 200
+        assert client.get(reverse("assessments:caseload")).status_code == 200
     assert Session.objects.get(session_key=key).expire_date >= first + timedelta(minutes=2) - timedelta(seconds=1)

@@ -41,7 +41,7 @@ def data(world):
 
 
 def export(client, **fields):
-    return client.post(reverse("practice:exports"), {"format": "csv", **fields})
+    return client.post(reverse("assessments:exports"), {"format": "csv", **fields})
 
 
 def test_answers_export_is_long_with_the_documented_columns_and_no_safety_items(data):
@@ -161,7 +161,7 @@ def test_large_export_becomes_a_background_job_with_a_progress_page(data, settin
     with django_capture_on_commit_callbacks() as callbacks:
         response = export(client_for(data.admin), kind="answers")
     job = ExportJob.objects.get()
-    assert response.status_code == 302 and response["Location"] == reverse("practice:export_job", args=[job.pk])
+    assert response.status_code == 302 and response["Location"] == reverse("assessments:export_job", args=[job.pk])
     assert len(callbacks) == 1
     assert job.rows_total == 4 * 48 and job.status == "queued"
     page = client_for(data.admin).get(response["Location"])
@@ -176,24 +176,24 @@ def test_export_job_status_partial_is_small_and_pinned(data, django_assert_num_q
     client = client_for(data.admin)
     # session, user + membership + practice, the job, and the session save (savepoint, update, release)
     with django_assert_num_queries(6):
-        response = client.get(reverse("practice:export_job", args=[job.pk]), HTTP_HX_REQUEST="true")
+        response = client.get(reverse("assessments:export_job", args=[job.pk]), HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     assert "<html" not in response.content.decode() and "Waiting to start" in response.content.decode()
 
 
 def test_expired_download_link_is_a_clear_410(data, tmp_path):
-    from assessments import export_tasks
+    from assessments import export_jobs
 
     job = ExportJob.objects.create(practice=data.practice, requested_by=data.admin, kind="answers", format="csv")
-    assert export_tasks.build(job.pk) == "done"
-    url = reverse("practice:export_file", args=[job.pk])
+    assert export_jobs.build(job.pk) == "done"
+    url = reverse("assessments:export_file", args=[job.pk])
     assert client_for(data.admin).get(url).status_code == 200
     assert client_for(data.outsider_admin).get(url).status_code == 404
     assert client_for(data.owner).get(url).status_code == 403
     ExportJob.objects.filter(pk=job.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     gone = client_for(data.admin).get(url)
     assert gone.status_code == 410 and "expired" in page_text(gone)
-    export_tasks.remove_expired_files()
+    export_jobs.remove_expired_files()
     assert ExportJob.objects.get(pk=job.pk).file_name == ""
 
 
@@ -272,5 +272,5 @@ def test_exports_page_lists_recent_jobs_with_a_fixed_number_of_queries(data, dja
     # session, user + membership + practice, counselor choices, recent jobs with who asked,
     # then the session save (savepoint, update, release)
     with django_assert_num_queries(7):
-        page = page_text(client.get(reverse("practice:exports")))
+        page = page_text(client.get(reverse("assessments:exports")))
     assert page.count("· Queued") == 3

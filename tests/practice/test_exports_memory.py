@@ -50,7 +50,7 @@ def test_a_500000_row_answers_export_streams_with_flat_memory(world, settings):
     started = time.monotonic()
     make_answer_rows(world.couple)
     built = time.monotonic() - started
-    response = client_for(world.admin).post(reverse("practice:exports"), {"kind": "answers", "format": "csv"})
+    response = client_for(world.admin).post(reverse("assessments:exports"), {"kind": "answers", "format": "csv"})
     assert response.status_code == 200 and response.streaming
     lines = 0
     peak_at_50k = None

@@ -76,10 +76,10 @@ FUZZ = {
     "practice:member_role": Fuzz("admin", {"role": "text"}, may_change=("memberships",)),
     "practice:member_deactivate": Fuzz("admin", {}, may_change=("users",)),
     "practice:member_reactivate": Fuzz("admin", {}, may_change=("users",)),
-    "practice:member_transfer": Fuzz(
+    "clients:transfer": Fuzz(
         "admin", {"to": "text", "all_couples": "text", "couples": "text"}, may_change=("couples",)
     ),
-    "practice:couple_delete": Fuzz(
+    "clients:couple_delete": Fuzz(
         "admin", {"confirm": NAME}, may_change=("couples", "partners", "assignments", "responses", "links", "answers")
     ),
     "practice:settings": Fuzz(
@@ -98,12 +98,12 @@ FUZZ = {
         },
         may_change=("practices",),
     ),
-    "practice:exports": Fuzz(
+    "assessments:exports": Fuzz(
         "admin", {"kind": "text", "format": "text", "start": "text", "end": "text", "counselor": "text"}
     ),
     "clients:couple_notes": Fuzz("counselor", {"notes": NAME}),
     "clients:couple_archive": Fuzz("counselor", {"action": "text"}),
-    "clients:release": Fuzz("counselor", {}),
+    "assessments:release": Fuzz("counselor", {}),
     "assessments:consent": Fuzz("partner_a", {"understood": "text", "share_summary": "text"}),
     "assessments:section": Fuzz("partner_a", {"item-COM1": "text", "item-COM2": "text", "seq-COM1": "text"}),
     "assessments:save_answer": Fuzz("partner_a", {"item": "text", "value": "text", "seq": "text"}),

@@ -23,7 +23,7 @@ def csp_of(response):
 
 
 def test_pages_carry_a_strict_content_security_policy(world):
-    policy = csp_of(client_for(world.owner).get(reverse("clients:caseload")))
+    policy = csp_of(client_for(world.owner).get(reverse("assessments:caseload")))
     assert policy["default-src"] == ["'self'"]
     assert policy["script-src"][0] == "'self'" and policy["script-src"][1].startswith("'nonce-")
     assert policy["style-src"] == ["'self'"]
@@ -35,7 +35,7 @@ def test_pages_carry_a_strict_content_security_policy(world):
 
 
 def test_htmx_and_the_session_script_load_with_the_pages_nonce(world):
-    response = client_for(world.owner).get(reverse("clients:caseload"))
+    response = client_for(world.owner).get(reverse("assessments:caseload"))
     nonce = csp_of(response)["script-src"][1][len("'nonce-") : -1]
     html = response.content.decode()
     scripts = re.findall(r"<script[^>]*>", html)
@@ -48,8 +48,8 @@ def test_htmx_and_the_session_script_load_with_the_pages_nonce(world):
 
 def test_a_new_nonce_for_every_response(world):
     client = client_for(world.owner)
-    first = csp_of(client.get(reverse("clients:caseload")))["script-src"][1]
-    second = csp_of(client.get(reverse("clients:caseload")))["script-src"][1]
+    first = csp_of(client.get(reverse("assessments:caseload")))["script-src"][1]
+    second = csp_of(client.get(reverse("assessments:caseload")))["script-src"][1]
     assert first != second
 
 
@@ -66,7 +66,7 @@ def test_no_template_has_inline_scripts_handlers_or_style_attributes():
 
 
 def test_signed_in_and_partner_pages_are_never_stored(world):
-    staff = client_for(world.owner).get(reverse("clients:couple_detail", args=[world.couple.pk]))
+    staff = client_for(world.owner).get(reverse("assessments:couple", args=[world.couple.pk]))
     assert staff["Cache-Control"] == "no-store, private"
     _, tokens = make_assignment(world.couple)
     partner = Client()

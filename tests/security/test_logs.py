@@ -64,7 +64,7 @@ def test_no_secret_or_answer_reaches_a_log_line_or_an_error_page(world, every_lo
     counselor = Client()
     counselor.post(reverse("login"), {"username": world.owner.email, "password": PASSWORD})
     session_keys = [counselor.cookies[settings.SESSION_COOKIE_NAME].value]
-    keep(counselor.get(reverse("clients:couple_detail", args=[world.couple.pk])))
+    keep(counselor.get(reverse("assessments:couple", args=[world.couple.pk])))
 
     # Assign, and both partners open their links.
     assignment, tokens = make_assignment(world.couple)

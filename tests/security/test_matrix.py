@@ -95,9 +95,9 @@ def test_a_row_with_a_missing_or_unknown_outcome_is_refused():
 
 def test_the_matrix_run_fails_when_a_party_gets_more_than_its_row_allows(db):
     world = MatrixWorld()
-    row = matrix.parse_row("clients:couple_detail", ("GET", "login login login login ok deny deny deny deny"))
+    row = matrix.parse_row("assessments:couple", ("GET", "login login login login ok deny deny deny deny"))
     # Pretend the colleague should be refused by sign-in: the real answer (deny) must be reported.
-    wrong = matrix.parse_row("clients:couple_detail", ("GET", "login login login login deny deny deny deny deny"))
+    wrong = matrix.parse_row("assessments:couple", ("GET", "login login login login deny deny deny deny deny"))
     _, problems = run_row(world, wrong, ["counselor"], ["GET"], allowed)
     assert problems and "counselor GET  plain: got ok (200), expected deny" in problems[0]
     _, problems = run_row(world, row, ["counselor"], ["GET"], allowed)

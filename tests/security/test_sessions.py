@@ -30,9 +30,9 @@ def test_a_staff_session_ends_after_31_idle_minutes(world):
     start = timezone.now()
     with travel(start):
         client = client_for(world.owner)
-        assert client.get(reverse("clients:caseload")).status_code == 200
+        assert client.get(reverse("assessments:caseload")).status_code == 200
     with travel(start + timedelta(minutes=31)):
-        response = client.get(reverse("clients:caseload"))
+        response = client.get(reverse("assessments:caseload"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
 
 
@@ -40,37 +40,37 @@ def test_activity_within_30_minutes_keeps_a_staff_session(world):
     start = timezone.now()
     with travel(start):
         client = client_for(world.owner)
-        client.get(reverse("clients:caseload"))
+        client.get(reverse("assessments:caseload"))
     with travel(start + timedelta(minutes=29)):
-        assert client.get(reverse("clients:caseload")).status_code == 200
+        assert client.get(reverse("assessments:caseload")).status_code == 200
     with travel(start + timedelta(minutes=58)):
-        assert client.get(reverse("clients:caseload")).status_code == 200
+        assert client.get(reverse("assessments:caseload")).status_code == 200
 
 
 def test_stay_signed_in_renews_the_idle_limit(world):
     start = timezone.now()
     with travel(start):
         client = client_for(world.owner)
-        client.get(reverse("clients:caseload"))
+        client.get(reverse("assessments:caseload"))
     with travel(start + timedelta(minutes=25)):
         assert client.get(reverse("keep_alive")).status_code == 204
     with travel(start + timedelta(minutes=50)):
-        assert client.get(reverse("clients:caseload")).status_code == 200
+        assert client.get(reverse("assessments:caseload")).status_code == 200
 
 
 def test_a_staff_session_ends_twelve_hours_after_sign_in_however_active(world):
     client = client_for(world.owner)
-    client.get(reverse("clients:caseload"))
+    client.get(reverse("assessments:caseload"))
     session = SessionStore(session_key(client))
     session["signed_in_at"] = int(time.time()) - settings.SESSION_ABSOLUTE_SECONDS - 1
     session.save()
-    response = client.get(reverse("clients:caseload"))
+    response = client.get(reverse("assessments:caseload"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
-    assert client.get(reverse("clients:caseload")).status_code == 302
+    assert client.get(reverse("assessments:caseload")).status_code == 302
 
 
 def test_signed_in_pages_carry_the_idle_warning_and_its_script(world):
-    page = client_for(world.owner).get(reverse("clients:caseload")).content.decode()
+    page = client_for(world.owner).get(reverse("assessments:caseload")).content.decode()
     assert 'id="session-warning"' in page and 'data-idle-seconds="1800"' in page
     assert 'data-warning-seconds="300"' in page
     assert "/static/js/session.js" in page and "defer" in page.split("session.js", 1)[1].split(">", 1)[0]
@@ -100,7 +100,7 @@ def test_signing_out_ends_the_session_on_the_server(world):
     assert not SessionStore(key).exists(key)
     replay = Client()
     replay.cookies[settings.SESSION_COOKIE_NAME] = key
-    assert replay.get(reverse("clients:caseload")).status_code == 302
+    assert replay.get(reverse("assessments:caseload")).status_code == 302
 
 
 def test_deactivating_a_counselor_ends_their_sessions_on_the_server(world):
@@ -110,8 +110,8 @@ def test_deactivating_a_counselor_ends_their_sessions_on_the_server(world):
     world.owner.is_active = False
     world.owner.save()
     assert not any(SessionStore(k).exists(k) for k in keys)
-    assert first.get(reverse("clients:caseload")).status_code == 302
-    assert colleague.get(reverse("clients:caseload")).status_code == 200
+    assert first.get(reverse("assessments:caseload")).status_code == 302
+    assert colleague.get(reverse("assessments:caseload")).status_code == 200
 
 
 def test_removing_a_counselor_from_the_practice_ends_their_sessions(world):
@@ -128,7 +128,7 @@ def test_a_partner_session_reaches_one_response_only(world):
     other = assignment.responses.get(partner__position="B")
     assert client.get(reverse("assessments:welcome", args=[own.pk])).status_code == 200
     assert client.get(reverse("assessments:welcome", args=[other.pk])).status_code == 403
-    assert client.get(reverse("clients:caseload"))["Location"].startswith(reverse("login"))
+    assert client.get(reverse("assessments:caseload"))["Location"].startswith(reverse("login"))
 
 
 def test_a_partner_session_outlasts_the_staff_idle_limit_but_not_two_hours(world):
@@ -147,6 +147,6 @@ def test_a_partner_session_outlasts_the_staff_idle_limit_but_not_two_hours(world
 
 def test_session_cookies_are_http_only_and_same_site(world):
     client = client_for(world.owner)
-    response = client.get(reverse("clients:caseload"))
+    response = client.get(reverse("assessments:caseload"))
     cookie = response.cookies[settings.SESSION_COOKIE_NAME]
     assert cookie["httponly"] and cookie["samesite"] == "Lax"

@@ -45,7 +45,7 @@ def sign_in(email, password=PASSWORD):
 def test_staff_in_a_practice_requiring_two_factor_are_sent_to_set_it_up_from_a_clinical_page(world):
     require_two_factor(world.practice)
     client = client_for(world.owner)
-    detail = reverse("clients:couple_detail", args=[world.couple.pk])
+    detail = reverse("assessments:couple", args=[world.couple.pk])
     response = client.get(detail)
     assert response.status_code == 302
     assert response["Location"] == reverse("two_factor_setup") + "?next=" + detail.replace("/", "%2F")
@@ -54,7 +54,7 @@ def test_staff_in_a_practice_requiring_two_factor_are_sent_to_set_it_up_from_a_c
 
 def test_htmx_requests_of_an_unverified_staff_member_get_a_full_page_redirect_and_no_content(world):
     require_two_factor(world.practice)
-    response = client_for(world.owner).get(reverse("clients:caseload"), headers={"HX-Request": "true"})
+    response = client_for(world.owner).get(reverse("assessments:caseload"), headers={"HX-Request": "true"})
     assert response["HX-Redirect"] == reverse("two_factor_setup")
     assert b"Taylor" not in response.content
 
@@ -88,7 +88,7 @@ def test_setting_up_shows_ten_recovery_codes_once_and_opens_clinical_pages(world
     client = client_for(world.owner)
     codes = set_up(client, world.owner)
     assert len(codes) == 10 and len(set(codes)) == 10
-    assert client.get(reverse("clients:couple_detail", args=[world.couple.pk])).status_code == 200
+    assert client.get(reverse("assessments:couple", args=[world.couple.pk])).status_code == 200
     assert AuditEvent.objects.filter(action="auth.two_factor_on", actor=world.owner).exists()
     # The codes page is not shown again: the status page only counts them.
     status = client.get(reverse("two_factor_recovery_codes"))
@@ -100,7 +100,7 @@ def test_each_new_session_must_verify_again_with_a_fresh_code(world):
     require_two_factor(world.practice)
     set_up(client_for(world.owner), world.owner)
     client = sign_in(world.owner.email)
-    detail = reverse("clients:couple_detail", args=[world.couple.pk])
+    detail = reverse("assessments:couple", args=[world.couple.pk])
     assert client.get(detail)["Location"].startswith(reverse("two_factor_verify"))
     device = TOTPDevice.objects.get(user=world.owner)
     verified = client.post(reverse("two_factor_verify") + f"?next={detail}", {"code": code_for(device, 1)})
@@ -124,7 +124,7 @@ def test_a_recovery_code_signs_in_once(world):
     codes = set_up(client_for(world.owner), world.owner)
     client = sign_in(world.owner.email)
     assert client.post(reverse("two_factor_verify"), {"code": codes[0].upper()}).status_code == 302
-    assert client.get(reverse("clients:caseload")).status_code == 200
+    assert client.get(reverse("assessments:caseload")).status_code == 200
     assert StaticToken.objects.filter(device__user=world.owner).count() == 9
     again = sign_in(world.owner.email).post(reverse("two_factor_verify"), {"code": codes[0]})
     assert again.status_code == 400
@@ -143,7 +143,7 @@ def test_once_set_up_two_factor_is_asked_even_where_the_practice_does_not_requir
     assert not world.practice.require_two_factor
     set_up(client_for(world.owner), world.owner)
     client = sign_in(world.owner.email)
-    assert client.get(reverse("clients:caseload"))["Location"].startswith(reverse("two_factor_verify"))
+    assert client.get(reverse("assessments:caseload"))["Location"].startswith(reverse("two_factor_verify"))
 
 
 def test_a_password_alone_cannot_replace_the_existing_authenticator(world):
@@ -158,7 +158,7 @@ def test_a_password_alone_cannot_replace_the_existing_authenticator(world):
 
 
 def test_a_colleague_without_two_factor_in_a_practice_that_does_not_require_it_works_as_before(world):
-    response = client_for(world.colleague).get(reverse("clients:caseload"))
+    response = client_for(world.colleague).get(reverse("assessments:caseload"))
     assert response.status_code == 200
 
 
@@ -194,7 +194,7 @@ def test_sign_out_stays_reachable_before_the_second_factor(world):
     client = client_for(world.owner)
     response = client.post(reverse("logout"))
     assert response.status_code == 302 and response["Location"] == reverse("login")
-    assert client.get(reverse("clients:caseload"))["Location"].startswith(reverse("login"))
+    assert client.get(reverse("assessments:caseload"))["Location"].startswith(reverse("login"))
 
 
 def test_resetting_two_factor_removes_the_devices_and_ends_the_persons_sessions(world):
@@ -203,12 +203,12 @@ def test_resetting_two_factor_removes_the_devices_and_ends_the_persons_sessions(
     require_two_factor(world.practice)
     client = client_for(world.owner)
     set_up(client, world.owner)
-    assert client.get(reverse("clients:caseload")).status_code == 200
+    assert client.get(reverse("assessments:caseload")).status_code == 200
     reset_two_factor(world.owner)
     assert not TOTPDevice.objects.filter(user=world.owner).exists()
-    assert client.get(reverse("clients:caseload"))["Location"].startswith(reverse("login"))
+    assert client.get(reverse("assessments:caseload"))["Location"].startswith(reverse("login"))
     again = sign_in(world.owner.email)
-    assert again.get(reverse("clients:caseload"))["Location"].startswith(reverse("two_factor_setup"))
+    assert again.get(reverse("assessments:caseload"))["Location"].startswith(reverse("two_factor_setup"))
 
 
 def test_the_security_layer_adds_no_query_to_an_ordinary_staff_page(world, settings):
@@ -216,7 +216,7 @@ def test_the_security_layer_adds_no_query_to_an_ordinary_staff_page(world, setti
     from django.test.utils import CaptureQueriesContext
 
     client = client_for(world.owner)
-    url = reverse("clients:caseload")
+    url = reverse("assessments:caseload")
     client.get(url)
     with CaptureQueriesContext(connection) as with_security:
         client.get(url)

@@ -2,9 +2,9 @@
 
 from django.urls import path
 
-from practice import views
 from connection_practice.urls import handler403  # noqa: F401
 from connection_practice.urls import urlpatterns as site_patterns
+from practice import views
 
 urlpatterns = [
     *site_patterns,

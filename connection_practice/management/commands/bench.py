@@ -73,10 +73,10 @@ class Command(BaseCommand):
         couple, assignment = world.finished_couple, world.finished_assignment
         pages = {
             "floor": bench.get(small, "/bench/floor/"),
-            "caseload_5": bench.get(small, reverse("clients:caseload")),
-            "caseload_500": bench.get(big, reverse("clients:caseload")),
-            "couple": bench.get(small, reverse("clients:couple_detail", args=[couple.pk])),
-            "comparison": bench.get(small, reverse("clients:comparison", args=[couple.pk, assignment.pk])),
+            "caseload_5": bench.get(small, reverse("assessments:caseload")),
+            "caseload_500": bench.get(big, reverse("assessments:caseload")),
+            "couple": bench.get(small, reverse("assessments:couple", args=[couple.pk])),
+            "comparison": bench.get(small, reverse("assessments:comparison", args=[couple.pk, assignment.pk])),
         }
         results = {}
         for name, fn in pages.items():

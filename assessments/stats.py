@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from assessments import scoring
-from assessments.models import Assignment, Instrument, Score
+from practice.models import Membership
 
-from .models import Membership
+from . import scoring
+from .models import Assignment, Instrument, Score
 
 
 @dataclass

@@ -1,32 +1,26 @@
-"""Partner pages (reached through a personal link, never a password) and the counselor's assignment actions."""
+"""The partner's pages: reached through a personal link, never a password, and scoped to one response."""
 
 from functools import wraps
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from clients.models import Couple
-from practice.access import PracticeRequest, member_required
 from practice.models import audit
 
-from . import answering, scoring
-from .forms import AssignForm, ConsentForm, SaveAnswerForm, SectionForm
-from .models import Assignment, Instrument, Reminder, Response, ResponseLink, hash_token, send_invitation
-from .models import assign as assign_workflow
-from .models import cancel as cancel_workflow
-from .models import submit as submit_workflow
+from .. import answering, charts, comparison, reminders, scoring
+from ..forms import ConfirmForm, ConsentForm, SaveAnswerForm, SectionForm
+from ..models import Assignment, Response, ResponseLink, hash_token
+from ..models import submit as submit_workflow
 
 SESSION_KEY = "partner_response_id"
 LINK_KEY = "partner_link_id"
 SAFETY_SECTION = "safety"
-# Autosaves refresh the partner's session (its idle timeout) at most this often.
 
 # What a band means, said to the person who answered (the counselor's pages use their own wording).
 PLAIN_WORDS = {
@@ -394,126 +388,94 @@ def support(request, response):
     return render(request, "assessments/support.html", {"response": response, "next_url": next_url})
 
 
-# --- Counselor actions on an assignment ------------------------------------------------------
+# --- The summary a counselor released ---------------------------------------------------------------
 
 
-def _couple_for(request: PracticeRequest, pk):
-    """A couple of the signed-in counselor in their practice; anything else is a 404."""
-    return get_object_or_404(
-        Couple.objects.filter(practice=request.practice, counselor=request.user).prefetch_related("partners"), pk=pk
-    )
-
-
-def _assignment_for(request: PracticeRequest, pk):
-    return get_object_or_404(
-        Assignment.objects.filter(couple__practice=request.practice, couple__counselor=request.user).select_related(
-            "couple"
-        ),
-        pk=pk,
-    )
-
-
-def _response_for(request: PracticeRequest, pk):
-    return get_object_or_404(
-        Response.objects.filter(
-            assignment__couple__practice=request.practice, assignment__couple__counselor=request.user
-        ).select_related("partner", "assignment__couple"),
-        pk=pk,
-    )
-
-
-@member_required
-def assign(request: PracticeRequest, couple_pk):
-    """Assign the current Connection Assessment to a couple with a due date."""
-    couple = _couple_for(request, couple_pk)
-    form = AssignForm(request.POST if request.method == "POST" else None, practice=request.practice)
-    open_assignment = couple.assignments.open().first()
-    if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            # Lock the couple so a double click cannot create two open assignments.
-            Couple.objects.select_for_update().filter(pk=couple.pk).first()
-            open_assignment = couple.assignments.open().first()
-            partners = list(couple.partners.all())
-            if open_assignment is not None:
-                form.add_error(None, "This couple already has an open assessment. Cancel it first to assign a new one.")
-            elif couple.status != Couple.Status.ACTIVE:
-                form.add_error(None, "This couple is archived. Make them active again to assign an assessment.")
-            elif len(partners) != 2:
-                form.add_error(None, "Both partners need a name and an e-mail address before you can assign.")
-            else:
-                assignment, _tokens = assign_workflow(
-                    couple=couple, instrument=Instrument.current(), due_at=form.due_at(), by=request.user
-                )
-                audit(request, "assignment.create", assignment, couple=couple.pk)
-                messages.success(
-                    request,
-                    f"Assigned. Invitations are on their way to {partners[0].first_name} and {partners[1].first_name}.",
-                )
-                return redirect("clients:couple_detail", pk=couple.pk)
-    status = 400 if form.errors else 200
-    context = {"couple": couple, "form": form, "open_assignment": open_assignment}
-    return render(request, "assessments/assign.html", context, status=status)
-
-
-@member_required
-@require_POST
-def cancel(request: PracticeRequest, assignment_pk):
-    assignment = _assignment_for(request, assignment_pk)
-    with transaction.atomic():
-        if cancel_workflow(assignment):
-            audit(request, "assignment.cancel", assignment)
-            messages.success(request, "The assessment was cancelled. The partners' links no longer open it.")
-        else:
-            messages.info(request, "This assessment was no longer open, so nothing changed.")
-    return redirect("clients:couple_detail", pk=assignment.couple_id)
-
-
-def _refuse_invitation(request, response):
-    """Why a partner cannot be sent an invitation now, or None."""
-    if response.assignment.status != Assignment.Status.OPEN:
-        return "This assessment is no longer open."
-    if response.submitted_at is not None:
-        return f"{response.partner.first_name} has already submitted."
-    return None
-
-
-@member_required
-@require_POST
-def resend(request: PracticeRequest, response_pk):
-    """E-mail a partner their invitation again, with the same link."""
-    response = _response_for(request, response_pk)
-    recent = response.reminders.filter(
-        kind=Reminder.Kind.INVITATION, due_at__gte=timezone.now() - timezone.timedelta(minutes=1)
-    ).exists()
-    if reason := _refuse_invitation(request, response):
-        messages.error(request, reason)
-    elif recent:
-        messages.info(
-            request, f"An invitation went to {response.partner.first_name} a moment ago; it was not sent twice."
-        )
-    else:
-        with transaction.atomic():
-            send_invitation(response)
-            audit(request, "response.invitation_resend", response)
-        messages.success(request, f"The invitation was sent to {response.partner.first_name} again.")
-    return redirect("clients:couple_detail", pk=response.assignment.couple_id)
-
-
-@member_required
-@require_POST
-def reissue(request: PracticeRequest, response_pk):
-    """Revoke a partner's link (it stops working at once, sessions included) and e-mail a new one."""
-    response = _response_for(request, response_pk)
-    if reason := _refuse_invitation(request, response):
-        messages.error(request, reason)
-    else:
-        with transaction.atomic():
-            response.issue_link()
-            send_invitation(response)
-            audit(request, "response.link_reissue", response)
-        messages.success(
+@login_not_required
+def shared_summary(request, response_id):
+    """The released summary, seen by one partner through their own link: domain level only."""
+    response = partner_response(request, response_id)
+    if response is None:
+        return render(
             request,
-            f"{response.partner.first_name}'s old link no longer works. A new link is on its way; "
-            "every answer already given is kept.",
+            "assessments/link_problem.html",
+            {
+                "title": "Please open your personal link",
+                "message": "For your privacy this page opens only from the link in your e-mail.",
+            },
+            status=403,
         )
-    return redirect("clients:couple_detail", pk=response.assignment.couple_id)
+    assignment = response.assignment
+    responses = comparison.responses_by_position(assignment)
+    shared = (
+        assignment.released_at is not None
+        and comparison.both_finished(responses)
+        and all(r.share_consent is True for r in responses.values())
+    )
+    if not shared:
+        return render(
+            request,
+            "assessments/link_problem.html",
+            {
+                "title": "No summary has been shared yet",
+                "message": "Your counselor shares a summary once you have both finished and both agreed to it.",
+            },
+            status=404,
+        )
+    summary = comparison.shared_summary(assignment, responses)
+    audit(
+        request,
+        "summary.view",
+        assignment,
+        practice=assignment.couple.practice,
+        actor_label=f"partner {response.partner.position}",
+    )
+    return render(
+        request,
+        "clients/shared_summary.html",
+        {
+            "summary": summary,
+            "response": response,
+            "bars": charts.shared_bars(summary),
+            "explain": comparison.EXPLAIN["shared"],
+        },
+    )
+
+
+# --- Stopping reminders (the link in every reminder e-mail) ---------------------------------------
+
+
+def _unsubscribe_problem(request):
+    return render(
+        request,
+        "assessments/link_problem.html",
+        {
+            "title": "We don't recognise this link",
+            "message": "Please open the whole link from your reminder e-mail, or ask your counselor to stop reminders.",
+        },
+        status=404,
+    )
+
+
+@login_not_required
+def unsubscribe(request, token):
+    partner = reminders.partner_for_unsubscribe(token)
+    if partner is None:
+        return _unsubscribe_problem(request)
+    form = ConfirmForm(request.POST if request.method == "POST" else None)
+    done = partner.reminders_unsubscribed_at is not None
+    if request.method == "POST" and form.is_valid():
+        if reminders.unsubscribe(partner):
+            audit(
+                None,
+                "partner.reminders_unsubscribed",
+                partner,
+                practice=partner.couple.practice,
+                actor_label="partner (unsubscribe link)",
+            )
+        return redirect("assessments:unsubscribe", token=token)
+    return render(
+        request,
+        "assessments/unsubscribe.html",
+        {"partner": partner, "practice": partner.couple.practice, "form": form, "done": done},
+    )

@@ -16,10 +16,10 @@ from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, 
 from django.db.models.functions import Coalesce, Least, RowNumber
 from django.utils import timezone
 
-from assessments import scoring
-from assessments.models import Assignment, Instrument, Item, Response, Score
+from clients.models import Couple, Partner
 
-from .models import Couple, Partner
+from . import scoring
+from .models import Assignment, Instrument, Item, Response, Score
 
 PAGE_SIZE = 25
 MAX_PAGE = 100_000  # beyond any caseload; keeps a tampered page number inside the database's integers

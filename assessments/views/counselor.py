@@ -1,0 +1,360 @@
+"""The counselor's pages: the caseload, each couple's administrations, the comparison, and the actions
+on an administration (assign, cancel, links, reminders, release)."""
+
+from django.contrib import messages
+from django.contrib.staticfiles import finders
+from django.db import transaction
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views.decorators.http import require_POST
+
+from clients.access import own_couple
+from clients.forms import NotesForm
+from clients.models import Couple
+from practice.access import PracticeRequest, member_required
+from practice.models import audit
+
+from .. import charts, comparison, reminders
+from ..caseload import attach_overview, caseload_queryset, page_of, progress
+from ..forms import AssignForm, CaseloadFilterForm, ItemCategoryForm, PauseForm
+from ..models import Assignment, Instrument, Reminder, Response, send_invitation
+from ..models import assign as assign_workflow
+from ..models import cancel as cancel_workflow
+
+
+def _own_assignment(request: PracticeRequest, assignment_pk, couple_pk=None):
+    """An administration of one of the counselor's couples (reached through that couple's URL when given)."""
+    assignments = Assignment.objects.for_counselor(request.user).select_related("couple", "instrument")
+    if couple_pk is not None:
+        assignments = assignments.filter(couple__pk=couple_pk)
+    return get_object_or_404(assignments, pk=assignment_pk)
+
+
+def _own_response(request: PracticeRequest, response_pk):
+    """A partner's response on one of the counselor's couples."""
+    return get_object_or_404(
+        Response.objects.for_counselor(request.user).select_related("partner", "assignment__couple__practice"),
+        pk=response_pk,
+    )
+
+
+# --- The caseload, the couple page and the comparison ----------------------------------------------
+
+
+@member_required
+def caseload(request: PracticeRequest):
+    """Every couple of the counselor: who is overdue, who just finished, each partner's latest index."""
+    filters = CaseloadFilterForm(request.GET).values()
+    couples = caseload_queryset(request.user, **filters)
+    page = page_of(couples, request.GET.get("page"))
+    attach_overview(page.object_list)
+    context = {
+        "form": CaseloadFilterForm(filters),
+        "page": page,
+        "couples": page.object_list,
+        "filtered": bool(filters["status"] or filters["q"]),
+    }
+    template = (
+        "clients/caseload.html#couple-list"
+        if request.htmx and not request.htmx.history_restore_request
+        else "clients/caseload.html"
+    )
+    return render(request, template, context)
+
+
+@member_required
+def couple(request: PracticeRequest, pk):
+    """Both partners, every administration in order, the trend and the latest reliable change."""
+    couple = own_couple(request, pk)
+    assignments = comparison.administrations(couple)
+    names = {p.position: p.first_name for p in couple.partners.all()}
+    trend = comparison.trend(assignments)
+    changes = comparison.latest_changes(assignments)
+    couple.practice = request.practice
+    reminders_by_response = reminders.reminders_by_response(assignments) if assignments else {}
+    for a in assignments:
+        a.couple = couple  # the panels read the practice through it: no query per administration
+        a.reminders_by_response = reminders_by_response
+        a.partner_rows = [(r, *progress(r, a.n_items), comparison.score_of(r)) for r in a.responses.all()]
+    audit(request, "couple.view", couple)
+    return render(
+        request,
+        "clients/couple_detail.html",
+        {
+            "couple": couple,
+            "assignments": assignments,
+            "names": names,
+            "charts": charts.trend_charts(trend, names, changes),
+            "changes": comparison.describe_changes(changes, names, trend["keys"]),
+            "notes_form": NotesForm(instance=couple),
+            "explain": comparison.EXPLAIN,
+        },
+    )
+
+
+def _comparison_context(assignment):
+    """The report and its charts, or None with the waiting context when someone is still answering."""
+    responses = comparison.responses_by_position(assignment)
+    if not comparison.both_finished(responses):
+        return None, {
+            "assignment": assignment,
+            "couple": assignment.couple,
+            "waiting": comparison.still_answering(responses),
+        }
+    report = comparison.build_report(assignment, responses)
+    names = {"A": report.a.partner.first_name, "B": report.b.partner.first_name}
+    return report, {
+        "assignment": assignment,
+        "couple": assignment.couple,
+        "report": report,
+        "names": names,
+        "bars": charts.comparison_bars(report, names),
+        "explain": comparison.EXPLAIN,
+    }
+
+
+@member_required
+def comparison_view(request: PracticeRequest, pk, assignment_pk):
+    """Both partners side by side for one administration, down to each statement."""
+    assignment = _own_assignment(request, assignment_pk, couple_pk=pk)
+    report, context = _comparison_context(assignment)
+    if report is None:
+        audit(request, "comparison.view", assignment, ready=False)
+        return render(request, "clients/comparison_waiting.html", context)
+    filters = ItemCategoryForm(request.GET).values()
+    report.mark_safety_seen()
+    audit(request, "comparison.view", assignment, category=filters["category"])
+    context.update(
+        {
+            "base_template": "base.html",
+            "category_form": ItemCategoryForm(filters),
+            "category": filters["category"],
+            "groups": report.grouped(filters["category"]),
+            "counts": report.category_counts(),
+            "release": _release_state(assignment, report),
+        }
+    )
+    template = (
+        "clients/comparison.html#items"
+        if request.htmx and not request.htmx.history_restore_request
+        else "clients/comparison.html"
+    )
+    return render(request, template, context)
+
+
+@member_required
+def comparison_pdf(request: PracticeRequest, pk, assignment_pk):
+    """The comparison report as a PDF, drawn from the same template with the print stylesheet."""
+    import weasyprint  # imported when a PDF is asked for: it is slow to load
+
+    assignment = _own_assignment(request, assignment_pk, couple_pk=pk)
+    report, context = _comparison_context(assignment)
+    if report is None:
+        return render(request, "clients/comparison_waiting.html", context)
+    context.update({"base_template": "clients/pdf_base.html", "pdf": True, "groups": report.grouped()})
+    html = render_to_string("clients/comparison.html", context, request=request)
+    stylesheet = weasyprint.CSS(filename=finders.find("css/site.css"))
+    pdf = weasyprint.HTML(string=html, base_url=request.build_absolute_uri("/")).write_pdf(stylesheets=[stylesheet])
+    audit(request, "comparison.pdf", assignment)
+    name = f"comparison-{slugify(assignment.couple.label) or 'couple'}-{assignment.assigned_at:%Y-%m-%d}.pdf"
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _release_state(assignment, report):
+    """Whether the summary can be released, and if not, why (in words for the counselor)."""
+    if assignment.released_at is not None:
+        return {"released": True, "allowed": False, "reason": ""}
+    refused = [r.partner.first_name for r in (report.a, report.b) if r.share_consent is not True]
+    if refused:
+        names = " and ".join(refused)
+        return {
+            "released": False,
+            "allowed": False,
+            "reason": f"{names} did not agree to share a summary, so it cannot be released.",
+        }
+    return {"released": False, "allowed": True, "reason": ""}
+
+
+@require_POST
+@member_required
+def release(request: PracticeRequest, pk, assignment_pk):
+    """Share the domain-level summary with both partners (both finished and both agreed)."""
+    assignment = _own_assignment(request, assignment_pk, couple_pk=pk)
+    responses = comparison.responses_by_position(assignment)
+    target = redirect("assessments:comparison", pk=pk, assignment_pk=assignment.pk)
+    if not comparison.both_finished(responses):
+        names = " and ".join(p.first_name for p in comparison.still_answering(responses))
+        messages.error(request, f"The summary can be released once both have finished; {names} is still answering.")
+        return target
+    refused = [r.partner.first_name for r in responses.values() if r.share_consent is not True]
+    if refused:
+        messages.error(request, f"{' and '.join(refused)} did not agree to share a summary, so it stays private.")
+        return target
+    released = Assignment.objects.filter(pk=assignment.pk, released_at__isnull=True).update(released_at=timezone.now())
+    if released:
+        audit(request, "comparison.release", assignment)
+        messages.success(request, "The summary is released: each partner can now see it through their own link.")
+    else:
+        messages.info(request, "The summary was already released.")
+    return target
+
+
+# --- Assigning, cancelling, links ------------------------------------------------------------------
+
+
+@member_required
+def assign(request: PracticeRequest, couple_pk):
+    """Assign the current Connection Assessment to a couple with a due date."""
+    couple = own_couple(request, couple_pk)
+    form = AssignForm(request.POST if request.method == "POST" else None, practice=request.practice)
+    open_assignment = couple.assignments.open().first()
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            # Lock the couple so a double click cannot create two open assignments.
+            Couple.objects.select_for_update().filter(pk=couple.pk).first()
+            open_assignment = couple.assignments.open().first()
+            partners = list(couple.partners.all())
+            if open_assignment is not None:
+                form.add_error(None, "This couple already has an open assessment. Cancel it first to assign a new one.")
+            elif couple.status != Couple.Status.ACTIVE:
+                form.add_error(None, "This couple is archived. Make them active again to assign an assessment.")
+            elif len(partners) != 2:
+                form.add_error(None, "Both partners need a name and an e-mail address before you can assign.")
+            else:
+                assignment, _tokens = assign_workflow(
+                    couple=couple, instrument=Instrument.current(), due_at=form.due_at(), by=request.user
+                )
+                audit(request, "assignment.create", assignment, couple=couple.pk)
+                messages.success(
+                    request,
+                    f"Assigned. Invitations are on their way to {partners[0].first_name} and {partners[1].first_name}.",
+                )
+                return redirect("assessments:couple", pk=couple.pk)
+    status = 400 if form.errors else 200
+    context = {"couple": couple, "form": form, "open_assignment": open_assignment}
+    return render(request, "assessments/assign.html", context, status=status)
+
+
+@member_required
+@require_POST
+def cancel(request: PracticeRequest, assignment_pk):
+    assignment = _own_assignment(request, assignment_pk)
+    with transaction.atomic():
+        if cancel_workflow(assignment):
+            audit(request, "assignment.cancel", assignment)
+            messages.success(request, "The assessment was cancelled. The partners' links no longer open it.")
+        else:
+            messages.info(request, "This assessment was no longer open, so nothing changed.")
+    return redirect("assessments:couple", pk=assignment.couple_id)
+
+
+def _refuse_invitation(request, response):
+    """Why a partner cannot be sent an invitation now, or None."""
+    if response.assignment.status != Assignment.Status.OPEN:
+        return "This assessment is no longer open."
+    if response.submitted_at is not None:
+        return f"{response.partner.first_name} has already submitted."
+    return None
+
+
+@member_required
+@require_POST
+def resend(request: PracticeRequest, response_pk):
+    """E-mail a partner their invitation again, with the same link."""
+    response = _own_response(request, response_pk)
+    recent = response.reminders.filter(
+        kind=Reminder.Kind.INVITATION, due_at__gte=timezone.now() - timezone.timedelta(minutes=1)
+    ).exists()
+    if reason := _refuse_invitation(request, response):
+        messages.error(request, reason)
+    elif recent:
+        messages.info(
+            request, f"An invitation went to {response.partner.first_name} a moment ago; it was not sent twice."
+        )
+    else:
+        with transaction.atomic():
+            send_invitation(response)
+            audit(request, "response.invitation_resend", response)
+        messages.success(request, f"The invitation was sent to {response.partner.first_name} again.")
+    return redirect("assessments:couple", pk=response.assignment.couple_id)
+
+
+@member_required
+@require_POST
+def reissue(request: PracticeRequest, response_pk):
+    """Revoke a partner's link (it stops working at once, sessions included) and e-mail a new one."""
+    response = _own_response(request, response_pk)
+    if reason := _refuse_invitation(request, response):
+        messages.error(request, reason)
+    else:
+        with transaction.atomic():
+            response.issue_link()
+            send_invitation(response)
+            audit(request, "response.link_reissue", response)
+        messages.success(
+            request,
+            f"{response.partner.first_name}'s old link no longer works. A new link is on its way; "
+            "every answer already given is kept.",
+        )
+    return redirect("assessments:couple", pk=response.assignment.couple_id)
+
+
+# --- Reminders ---------------------------------------------------------------------------------------
+
+
+def _panel_or_back(request: PracticeRequest, assignment, couple, notice="", error=False):
+    if request.htmx:
+        context = {"assignment": assignment, "notice": notice, "notice_is_error": error}
+        return render(request, "assessments/_reminders_panel.html", context, status=409 if error else 200)
+    (messages.error if error else messages.success)(request, notice)
+    return redirect("assessments:couple", pk=couple.pk)
+
+
+@member_required
+@require_POST
+def remind_now(request: PracticeRequest, response_pk):
+    response = _own_response(request, response_pk)
+    assignment, couple = response.assignment, response.assignment.couple
+    name = response.partner.first_name
+    try:
+        reminder = reminders.remind_now(response)
+    except reminders.RefusedError as refused:
+        return _panel_or_back(request, assignment, couple, str(refused), error=True)
+    audit(request, "reminder.remind_now", response, reminder=reminder.pk)
+    now = timezone.now()
+    when = timezone.localtime(reminders.next_send_time(couple.practice, now), couple.practice.tz)
+    if when > now:
+        notice = f"Reminder to {name} planned: it goes out at {when:%H:%M}, after quiet hours."
+    else:
+        notice = f"Reminder to {name} is on its way."
+    return _panel_or_back(request, assignment, couple, notice)
+
+
+@member_required
+@require_POST
+def pause_reminders(request: PracticeRequest, couple_pk):
+    couple = own_couple(request, couple_pk)
+    form = PauseForm(request.POST)
+    paused = form.cleaned_data["paused"] if form.is_valid() else not couple.reminders_paused
+    if reminders.set_paused(couple, paused):
+        audit(request, "couple.reminders_paused" if paused else "couple.reminders_resumed", couple)
+    couple.reminders_paused = paused
+    notice = "Reminders are paused for this couple." if paused else "Reminders are on again for this couple."
+    assignment = None
+    if request.htmx:
+        assignment = (
+            Assignment.objects.filter(couple=couple, pk=request.POST.get("assignment") or 0)
+            .select_related("couple__practice")
+            .first()
+        )
+        if assignment is not None:
+            assignment.couple = couple
+    if assignment is None:
+        messages.success(request, notice)
+        return redirect("assessments:couple", pk=couple.pk)
+    return _panel_or_back(request, assignment, couple, notice)

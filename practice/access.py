@@ -9,15 +9,24 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django_htmx.middleware import HtmxDetails
 
-from .models import Membership, Practice
+from .models import Membership, Practice, User
 
 
 class PracticeRequest(HttpRequest):
-    """The request our views receive (for type checkers and readers)."""
+    """A request as the middleware leaves it: ``practice`` and ``membership`` are None for anyone
+    who is not a signed-in member of a practice (a partner, an operator, nobody)."""
 
     htmx: HtmxDetails
     practice: Practice | None
     membership: Membership | None
+
+
+class StaffRequest(PracticeRequest):
+    """A request that ``member_required`` or ``admin_required`` let through: a signed-in member."""
+
+    user: User
+    practice: Practice
+    membership: Membership
 
 
 def member_required(view):

@@ -83,6 +83,13 @@ def two_factor_required(request):
     return bool(request.session.get(ENROLLED_KEY))
 
 
+def is_verified(request) -> bool:
+    """Has this session's second factor been checked? (django-otp's OTPMiddleware puts
+    ``is_verified`` on the user; an anonymous user has none.)"""
+    check = getattr(request.user, "is_verified", None)
+    return bool(check and check())
+
+
 def has_second_factor(user):
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
@@ -130,7 +137,7 @@ class SecurityMiddleware:
         return response
 
     def process_view(self, request, view_func, view_args, view_kwargs):
-        if not two_factor_required(request) or request.user.is_verified():
+        if not two_factor_required(request) or is_verified(request):
             return None
         match = request.resolver_match
         if match is not None and match.view_name in TWO_FACTOR_EXEMPT:
@@ -261,7 +268,7 @@ def new_recovery_codes(user):
 def two_factor_setup(request: PracticeRequest):
     """Set up an authenticator app: scan, type one code, receive recovery codes."""
     if has_second_factor(request.user):
-        if request.user.is_verified():
+        if is_verified(request):
             return redirect("two_factor_recovery_codes")
         # Never a new device on a password alone: the existing one must be used first.
         return _redirect_with_next(request, "two_factor_verify")
@@ -297,7 +304,7 @@ def two_factor_setup(request: PracticeRequest):
 @require_http_methods(["GET", "POST"])
 def two_factor_verify(request: PracticeRequest):
     """The second step of signing in: a code from the app, or one recovery code."""
-    if request.user.is_verified():
+    if is_verified(request):
         return redirect(_safe_next(request))
     devices = list(devices_for_user(request.user))
     if not devices:
@@ -331,7 +338,7 @@ def two_factor_verify(request: PracticeRequest):
 @require_http_methods(["GET", "POST"])
 def two_factor_recovery_codes(request: PracticeRequest):
     """Two-factor status, and fresh recovery codes on request (the old ones stop working)."""
-    if not request.user.is_verified():
+    if not is_verified(request):
         return _redirect_with_next(request, "two_factor_setup")
     if request.method == "POST":
         codes = new_recovery_codes(request.user)

@@ -215,25 +215,5 @@ def shortfalls(response, all_pages):
     return result
 
 
-def record_safety(response):
-    """Recompute the respondent's safety level from their safety answers; alert the counselor once.
-
-    The level is the respondent's own and the counselor's: it is never shown to the partner,
-    never put in a shared summary, an e-mail subject or a score. Two queries at most.
-    """
-    from .tasks import notify_safety_alert
-
-    specs = scoring.items_from_instrument(definition(response.assignment.instrument_id))
-    codes = [s.id for s in specs if s.safety_code]
-    values = dict(response.answers.filter(item__code__in=codes).values_list("item__code", "value"))
-    level = scoring.safety_level(specs, values)
-    if response.safety_level != level:
-        response.safety_level = level
-        Response.objects.filter(pk=response.pk).update(safety_level=level)
-        if needs_support(response) and response.safety_alert_sent_at is None:
-            notify_safety_alert.delay_on_commit(response.pk)
-    return level
-
-
 def needs_support(response):
-    return response.safety_level in (Response.Safety.CONCERN, Response.Safety.URGENT)
+    return response.is_safety_raised

@@ -7,6 +7,7 @@ class AssessmentsConfig(AppConfig):
     verbose_name = "Assessments"
 
     def ready(self):
-        from . import loader
+        # The outbox handlers register themselves when imported; the loader runs after migrate.
+        from . import jobs, loader  # noqa: F401
 
         post_migrate.connect(loader.load_after_migrate, sender=self)

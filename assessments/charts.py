@@ -7,6 +7,7 @@ B's line is dashed so the partners differ without colour.
 
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.utils import dateformat, timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -235,8 +236,6 @@ def pair_bars(*, chart_id, title, desc, rows, names, width=480):
 
 
 def _date_label(when):
-    from django.utils import dateformat, timezone
-
     return dateformat.format(timezone.localtime(when), "j M Y")
 
 

@@ -14,7 +14,8 @@ from django.db.models import Count, OuterRef, Prefetch, Subquery
 from django.utils import timezone
 
 from . import loader, scoring
-from .models import Answer, Assignment, Item, Response, answers_of
+from .models import Answer, Assignment, Item, Response, SafetyAlert
+from .scores import answers_of
 
 # What each number means, in the words of docs/scoring.md, shown next to the number.
 EXPLAIN = {
@@ -92,8 +93,8 @@ REASON_LABELS = {"needs_attention": "a score below 50", "gap": "a gap larger tha
 
 
 def responses_by_position(assignment):
-    """{"A": response, "B": response} with partner and score (one query)."""
-    rows = assignment.responses.select_related("partner", "score").order_by("partner__position")
+    """{"A": response, "B": response} with partner, score and safety alert (one query)."""
+    rows = assignment.responses.select_related("partner", "score", "safety_alert").order_by("partner__position")
     return {r.partner.position: r for r in rows}
 
 
@@ -124,6 +125,14 @@ def score_of(response):
     try:
         return response.score
     except Response.score.RelatedObjectDoesNotExist:
+        return None
+
+
+def alert_of(response):
+    """The response's safety alert, or None (loaded with it by ``responses_by_position``)."""
+    try:
+        return response.safety_alert
+    except Response.safety_alert.RelatedObjectDoesNotExist:
         return None
 
 
@@ -207,11 +216,11 @@ class Report:
         ]
 
     def mark_safety_seen(self, now=None):
-        """Record that the counselor has now seen each raised safety alert (first view only)."""
-        unseen = [s["response"].pk for s in self.safety if s["response"].safety_alert_seen_at is None]
+        """Record when the counselor first opened each raised safety alert (acknowledging is a separate act)."""
+        unseen = [s["alert"].pk for s in self.safety if s["alert"] is not None and s["alert"].first_viewed_at is None]
         if unseen:
-            Response.objects.filter(pk__in=unseen, safety_alert_seen_at__isnull=True).update(
-                safety_alert_seen_at=now or timezone.now()
+            SafetyAlert.objects.filter(pk__in=unseen, first_viewed_at__isnull=True).update(
+                first_viewed_at=now or timezone.now()
             )
 
     def category_counts(self):
@@ -316,7 +325,14 @@ def build_report(assignment, responses):
                 for item in items
                 if item.safety_code
             ]
-            safety.append({"response": response, "level": SAFETY_LABELS[response.safety_level], "rows": rows})
+            safety.append(
+                {
+                    "response": response,
+                    "alert": alert_of(response),
+                    "level": SAFETY_LABELS[response.safety_level],
+                    "rows": rows,
+                }
+            )
     return Report(
         assignment=assignment,
         a=a,
@@ -335,8 +351,9 @@ def build_report(assignment, responses):
 # --- The couple page: every administration, trends and reliable change ----------------------
 
 
-def administrations(couple):
-    """Every administration of a couple, newest first, with responses, scores and answer counts.
+def administrations(couple, pk=None):
+    """Every administration of a couple (or the one with ``pk``), newest first, with responses,
+    scores and answer counts.
 
     Two queries whatever the number of administrations: assignments (with instrument and item
     count), then responses (with partner, score and answer count).
@@ -347,8 +364,9 @@ def administrations(couple):
         .annotate(answered=Count("answers"))
         .order_by("partner__position")
     )
+    assignments = couple.assignments.all() if pk is None else couple.assignments.filter(pk=pk)
     return list(
-        couple.assignments.select_related("instrument")
+        assignments.select_related("instrument")
         .annotate(n_items=Subquery(item_count.values("n")))
         .prefetch_related(Prefetch("responses", queryset=responses))
         .order_by("-assigned_at", "-pk")

@@ -1,21 +1,21 @@
 """The e-mails partners and counselors receive. Never a clinical detail in any of them.
 
-Each partner reminder carries a Message-ID derived from the reminder row, so the rare second
-copy of a reminder (a worker killed after the mail server accepted it, docs/reminders.md) has
-the same Message-ID as the first and mail providers and clients can fold the two.
+Every e-mail carries a Message-ID derived from the row it comes from, so the rare second copy (a
+worker killed after the mail server accepted it, docs/background-work.md) has the same Message-ID
+as the first and mail providers and clients can fold the two.
 """
 
-from urllib.parse import urlsplit
-
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from practice import mail
+from practice.models import Membership
+
 
 def mail_domain():
-    return urlsplit(settings.SITE_URL).hostname or "localhost"
+    return mail.domain()
 
 
 def send(*, to, subject, template, context, headers=None):
@@ -25,9 +25,7 @@ def send(*, to, subject, template, context, headers=None):
     with timezone.override(practice.tz if practice is not None else None):
         text = render_to_string(f"emails/{template}.txt", context)
         html = render_to_string(f"emails/{template}.html", context)
-    message = EmailMultiAlternatives(subject=subject, body=text, to=[to], headers=headers or {})
-    message.attach_alternative(html, "text/html")
-    message.send()
+    mail.send(to=to, subject=subject, text=text, html=html, headers=headers)
 
 
 def partner_subject(reminder):
@@ -43,13 +41,10 @@ def reminder_message_id(reminder):
     return f"<reminder-{reminder.pk}-{reminder.kind}-{reminder.sequence}@{mail_domain()}>"
 
 
-def send_partner_reminder(reminder, token):
-    from .reminders import unsubscribe_url
-
+def send_partner_reminder(reminder, token, unsubscribe):
     response = reminder.response
     assignment = response.assignment
     practice = assignment.couple.practice
-    unsubscribe = unsubscribe_url(response.partner)
     headers = {"Message-ID": reminder_message_id(reminder), "List-Unsubscribe": f"<{unsubscribe}>"}
     send(
         to=response.partner.email,
@@ -104,11 +99,31 @@ def send_counselor_overdue(assignment):
     )
 
 
-def send_counselor_safety_alert(couple):
-    # Subject and body say only that a response needs attention: no name, no answer, no level.
+def send_counselor_safety_alert(alert):
+    """Subject and body say only that a response needs attention: no name, no answer, no level."""
+    response = alert.response
+    assignment = response.assignment
+    couple = assignment.couple
+    url = settings.SITE_URL + reverse("assessments:comparison", args=[couple.pk, assignment.pk]) + f"#alert-{alert.pk}"
     send(
         to=couple.counselor.email,
         subject=f"{couple.practice.name}: a response needs your attention",
         template="counselor_safety_alert",
-        context={"couple_pk": couple.pk, "counselor": couple.counselor, "practice": couple.practice},
+        context={"url": url, "counselor": couple.counselor, "practice": couple.practice},
+        headers={"Message-ID": f"<safety-alert-{alert.pk}-{alert.level}@{mail_domain()}>"},
     )
+
+
+def send_admin_alert_waiting(alert, hours):
+    """To each active admin of the practice: an alert has waited; no name, no couple, no content."""
+    practice = alert.response.assignment.couple.practice
+    admins = Membership.objects.for_practice(practice).filter(role=Membership.Role.ADMIN, user__is_active=True)
+    url = settings.SITE_URL + reverse("practice:overview")
+    for membership in admins.select_related("user"):
+        send(
+            to=membership.user.email,
+            subject=f"{practice.name}: an alert is waiting for a counselor",
+            template="admin_alert_waiting",
+            context={"admin": membership.user, "practice": practice, "hours": hours, "url": url},
+            headers={"Message-ID": f"<alert-waiting-{alert.pk}-{alert.level}-{membership.user_id}@{mail_domain()}>"},
+        )

@@ -4,18 +4,16 @@ import datetime
 import logging
 import secrets
 
-from celery import shared_task
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
+from practice import outbox
 from practice.models import User, audit
 
 from . import exports
 from .models import ExportJob
 
 log = logging.getLogger(__name__)
-__all__ = ["build_export"]  # what assessments/tasks.py re-exports for autodiscovery
 EXPORT_HOURS = 24
 
 
@@ -94,10 +92,6 @@ def build(job_id):
     return "done"
 
 
-@shared_task
-def build_export(job_id):
-    return build(job_id)
-
-
 def enqueue(job):
-    transaction.on_commit(lambda: build_export.delay(job.pk))
+    """Ask a worker to build the job's file (an outbox row in the caller's transaction)."""
+    return outbox.enqueue("export", f"export:{job.pk}", payload={"export_job": job.pk}, practice=job.practice)

@@ -174,6 +174,8 @@ class ConfirmForm(forms.Form):
 
 class PauseForm(forms.Form):
     paused = forms.TypedChoiceField(choices=[("1", "Pause"), ("0", "Resume")], coerce=lambda v: v == "1")
+    # The administration whose reminders panel an htmx request wants back.
+    assignment = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
 
 
 # --- The practice admin's reports ----------------------------------------------------------------

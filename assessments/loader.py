@@ -11,9 +11,13 @@ from pathlib import Path
 
 from django.db import connections, transaction
 
+from .models import Instrument, Item
+
 INSTRUMENTS_DIR = Path(__file__).resolve().parent / "instruments"
-ITEM_FIELDS = ("section", "domain", "text", "reverse_keyed", "scored", "scale", "scale_min", "scale_max", "predicts")
-ITEM_FIELDS += ("safety_code", "position")
+ITEM_FIELDS = (
+    *("section", "domain", "text", "reverse_keyed", "scored", "scale", "scale_min", "scale_max", "predicts"),
+    *("safety_code", "position"),
+)
 
 
 class InstrumentError(Exception):
@@ -78,8 +82,6 @@ def item_rows(definition):
 
 def load_definition(definition):
     """Create the instrument version, or check that the stored one is identical. Returns it."""
-    from .models import Instrument, Item
-
     try:
         slug, version = definition["slug"], int(definition["version"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -126,8 +128,6 @@ def load_all(directory=INSTRUMENTS_DIR):
 
 
 def load_after_migrate(sender, using="default", **kwargs):
-    from .models import Instrument
-
     # Only once the assessments tables exist (a partial migrate to an earlier state skips it).
     if Instrument._meta.db_table in connections[using].introspection.table_names():
         load_all()

@@ -1,17 +1,18 @@
-import base64
-import hashlib
-import hmac
 import secrets
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from clients.models import Couple, Partner
-from practice.models import Practice
+from practice import tokens
+from practice.models import Job, Practice
 
 from . import scoring
+
+LINK_PURPOSE = "response-link"
 
 
 class Instrument(models.Model):
@@ -165,18 +166,9 @@ def _random_seed():
     return secrets.randbits(31)
 
 
-def hash_token(token):
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def link_token(nonce):
-    """A link's token: HMAC of a random 128-bit nonce under SECRET_KEY.
-
-    The database keeps the nonce and the token's SHA-256 only, so a copy of the database alone
-    opens no response, while a reminder e-mail can carry the same link as the invitation.
-    """
-    mac = hmac.new(settings.SECRET_KEY.encode(), f"response-link:{nonce}".encode(), hashlib.sha256)
-    return base64.urlsafe_b64encode(mac.digest()).decode().rstrip("=")
+    """A partner link's token, re-derived from its nonce (practice/tokens.py explains the scheme)."""
+    return tokens.token_for(LINK_PURPOSE, nonce)
 
 
 class Response(models.Model):
@@ -197,8 +189,6 @@ class Response(models.Model):
     last_saved_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     safety_level = models.CharField(max_length=16, choices=Safety.choices, blank=True)
-    safety_alert_sent_at = models.DateTimeField(null=True, blank=True)
-    safety_alert_seen_at = models.DateTimeField(null=True, blank=True)
 
     objects = ResponseQuerySet.as_manager()
 
@@ -214,13 +204,18 @@ class Response(models.Model):
     def is_submitted(self):
         return self.submitted_at is not None
 
+    @property
+    def is_safety_raised(self):
+        """Do this partner's safety answers call for support and for the counselor's attention?"""
+        return self.safety_level in (self.Safety.CONCERN, self.Safety.URGENT)
+
     def issue_link(self):
         """Revoke any live link and return a fresh token for a new one."""
         now = timezone.now()
         self.links.filter(revoked_at__isnull=True).update(revoked_at=now)
-        nonce = secrets.token_hex(16)
+        nonce = tokens.new_nonce()
         token = link_token(nonce)
-        ResponseLink.objects.create(response=self, nonce=nonce, token_hash=hash_token(token), created_at=now)
+        ResponseLink.objects.create(response=self, nonce=nonce, token_hash=tokens.hash_token(token), created_at=now)
         return token
 
     def live_token(self):
@@ -229,8 +224,6 @@ class Response(models.Model):
         return link_token(link.nonce) if link else None
 
     def link_url(self, token):
-        from django.urls import reverse
-
         return settings.SITE_URL + reverse("assessments:open_link", args=[token])
 
 
@@ -314,6 +307,7 @@ class Reminder(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=300, blank=True)
+    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="reminder")
 
     objects = ReminderQuerySet.as_manager()
 
@@ -356,144 +350,48 @@ class ExportJob(models.Model):
     objects = ExportJobQuerySet.as_manager()
 
 
-# --- Workflows across models ---------------------------------------------------------
+class SafetyAlertQuerySet(models.QuerySet):
+    def unacknowledged(self):
+        return self.filter(acknowledged_at__isnull=True)
 
-
-def answers_of(response):
-    """The response's answers as {item code: raw value or None}.
-
-    Raises scoring.ScoringError when an answer belongs to another instrument version's item:
-    scores are only ever computed from answers to the version that was assigned.
-    """
-    rows = list(response.answers.values_list("item__code", "value", "item__instrument_id"))
-    instrument_id = response.assignment.instrument_id
-    foreign = sorted(code for code, _, iid in rows if iid != instrument_id)
-    if foreign:
-        raise scoring.ScoringError(f"answers to items of another instrument version: {', '.join(foreign)}")
-    return {code: value for code, value, _ in rows}
-
-
-def compute_score(response, *, partner_response=None, items=None):
-    """Score one response from its stored answers and save it (idempotent; used by recompute).
-
-    Attunement needs the partner's answers, so it is filled only when partner_response is
-    given and submitted.
-    """
-    instrument = response.assignment.instrument
-    items = list(items if items is not None else instrument.items.all())
-    specs = instrument.item_specs(items)
-    answers = answers_of(response)
-    result = scoring.score_response(specs, answers, instrument.norms())
-    tune = None
-    if partner_response is not None and partner_response.submitted_at is not None:
-        tune = scoring.attunement(specs, answers, answers_of(partner_response))
-    score, _ = Score.objects.update_or_create(
-        response=response,
-        defaults={
-            "instrument_version": instrument.version,
-            "scoring_version": scoring.SCORING_VERSION,
-            "domains": result.domains,
-            "connection_index": result.connection_index,
-            "attunement": tune.within_one if tune else None,
-            "attunement_exact": tune.exact if tune else None,
-            "straightlined": result.straightlined,
-            "computed_at": timezone.now(),
-        },
-    )
-    if response.safety_level != result.safety_level:
-        response.safety_level = result.safety_level
-        response.save(update_fields=["safety_level"])
-    return score
-
-
-def assign(*, couple, instrument, due_at, by, now=None, enqueue=True):
-    """Create one assignment and a response per partner; plan reminders; enqueue invitations.
-
-    Returns (assignment, {partner position: token}). Tokens are shown once and never stored.
-    """
-    from . import reminders
-
-    now = now or timezone.now()
-    assignment = Assignment.objects.create(
-        couple=couple, instrument=instrument, assigned_by=by, assigned_at=now, due_at=due_at
-    )
-    tokens = {}
-    for partner in couple.partners.all():
-        response = Response.objects.create(assignment=assignment, partner=partner)
-        tokens[partner.position] = response.issue_link()
-        reminders.plan(response, now=now)
-    if enqueue:
-        reminders.enqueue_due_on_commit(assignment)
-    return assignment, tokens
-
-
-def submit(response, *, now=None):
-    """Submit a response once. Returns True for the call that submitted it, False for repeats.
-
-    The conditional update makes a double click or two tabs produce exactly one submission.
-    When this makes both partners finished, the assignment completes, attunement is scored for
-    both, and the counselor's "both finished" e-mail is enqueued once.
-    """
-    from django.db import transaction
-
-    now = now or timezone.now()
-    with transaction.atomic():
-        won = Response.objects.filter(pk=response.pk, submitted_at__isnull=True).update(submitted_at=now)
-        if not won:
-            return False
-        response.submitted_at = now
-        assignment = Assignment.objects.select_for_update().get(pk=response.assignment_id)
-        responses = list(assignment.responses.select_related("partner").order_by("partner__position"))
-        items = list(assignment.instrument.items.all())
-        others = [r for r in responses if r.pk != response.pk]
-        other = others[0] if others else None
-        compute_score(response, partner_response=other, items=items)
-        if response.safety_level in (Response.Safety.CONCERN, Response.Safety.URGENT):
-            from .tasks import notify_safety_alert
-
-            notify_safety_alert.delay_on_commit(response.pk)
-        Reminder.objects.filter(response=response, status=Reminder.Status.SCHEDULED).update(
-            status=Reminder.Status.SKIPPED
+    def for_counselor(self, user):
+        return self.filter(
+            response__assignment__couple__counselor=user,
+            response__assignment__couple__practice_id=user.membership.practice_id,
         )
-        if all(r.submitted_at is not None for r in responses):
-            if other is not None:
-                compute_score(other, partner_response=response, items=items)
-            Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.OPEN).update(
-                status=Assignment.Status.COMPLETED, completed_at=now
-            )
-            from .tasks import notify_both_finished
-
-            notify_both_finished.delay_on_commit(assignment.pk)
-    return True
 
 
-def cancel(assignment, *, now=None):
-    """Cancel an open assignment: its links stop working, its reminders are not sent.
+class SafetyAlert(models.Model):
+    """A partner's safety answers call for the counselor's attention.
 
-    Answers already given are kept. Returns False when it was no longer open (a double click).
+    Raised in the same transaction as the answers that raise it (assessments/workflows.py), e-mailed
+    to the counselor through the outbox, and open until the counselor acknowledges it in the app.
+    The e-mail says only that something waits; the level and answers are on the page.
     """
-    now = now or timezone.now()
-    if not Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.OPEN).update(
-        status=Assignment.Status.CANCELLED, cancelled_at=now
-    ):
-        return False
-    assignment.status, assignment.cancelled_at = Assignment.Status.CANCELLED, now
-    Reminder.objects.filter(response__assignment=assignment, status=Reminder.Status.SCHEDULED).update(
-        status=Reminder.Status.SKIPPED
+
+    class Level(models.TextChoices):
+        CONCERN = "concern", "Concern"
+        URGENT = "urgent", "Urgent"
+
+    response = models.OneToOneField(Response, on_delete=models.CASCADE, related_name="safety_alert")
+    level = models.CharField(max_length=16, choices=Level.choices)
+    raised_at = models.DateTimeField(default=timezone.now)
+    notified_at = models.DateTimeField(null=True, blank=True, help_text="The mail server took the counselor's e-mail.")
+    first_viewed_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    return True
+    escalated_at = models.DateTimeField(null=True, blank=True, help_text="The practice's admins were told it waits.")
 
+    objects = SafetyAlertQuerySet.as_manager()
 
-def send_invitation(response, *, now=None):
-    """Plan one more invitation e-mail for a partner (carrying their live link), sent on commit."""
-    from django.db.models import Max
+    class Meta:
+        indexes = [models.Index(fields=["acknowledged_at"])]
 
-    from .tasks import send_reminder
+    def __str__(self):
+        return f"{self.get_level_display()} alert on response {self.response_id}"
 
-    now = now or timezone.now()
-    last = response.reminders.filter(kind=Reminder.Kind.INVITATION).aggregate(n=Max("sequence"))["n"]
-    reminder = Reminder.objects.create(
-        response=response, kind=Reminder.Kind.INVITATION, sequence=(last or 0) + 1, due_at=now
-    )
-    send_reminder.delay_on_commit(reminder.pk)
-    return reminder
+    @property
+    def is_open(self):
+        return self.acknowledged_at is None

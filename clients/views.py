@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from practice.access import PracticeRequest, admin_required, member_required
+from practice.access import StaffRequest, admin_required, member_required
 from practice.models import Membership, audit
 
 from .access import own_couple, practice_couple
@@ -20,7 +20,7 @@ from .models import Couple, Partner
 
 
 @member_required
-def couple_create(request: PracticeRequest):
+def couple_create(request: StaffRequest):
     form = CoupleForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
@@ -43,7 +43,7 @@ def couple_create(request: PracticeRequest):
 
 @require_POST
 @member_required
-def couple_notes(request: PracticeRequest, pk):
+def couple_notes(request: StaffRequest, pk):
     couple = own_couple(request, pk)
     form = NotesForm(request.POST, instance=couple)
     if form.is_valid():
@@ -57,7 +57,7 @@ def couple_notes(request: PracticeRequest, pk):
 
 @require_POST
 @member_required
-def couple_archive(request: PracticeRequest, pk):
+def couple_archive(request: StaffRequest, pk):
     """Archive a couple (off the caseload, kept with every answer) or bring it back."""
     couple = own_couple(request, pk)
     form = ArchiveForm(request.POST)
@@ -81,7 +81,7 @@ def couple_archive(request: PracticeRequest, pk):
 
 
 @admin_required
-def practice_couples(request: PracticeRequest):
+def practice_couples(request: StaffRequest):
     """Every couple of the practice with its counselor: names only, never answers or scores."""
     rows = (
         Couple.objects.filter(practice=request.practice)
@@ -93,7 +93,7 @@ def practice_couples(request: PracticeRequest):
 
 
 @admin_required
-def couple_delete(request: PracticeRequest, pk):
+def couple_delete(request: StaffRequest, pk):
     couple = practice_couple(request, pk)
     form = CoupleDeleteForm(request.POST or None, couple=couple)
     if request.method == "POST" and form.is_valid():
@@ -111,7 +111,7 @@ def couple_delete(request: PracticeRequest, pk):
 
 
 @admin_required
-def transfer(request: PracticeRequest, pk):
+def transfer(request: StaffRequest, pk):
     """Move one, some or all of a person's couples to another active counselor."""
     member = get_object_or_404(Membership.objects.for_practice(request.practice).select_related("user"), pk=pk)
     initial = {}

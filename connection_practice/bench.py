@@ -30,12 +30,12 @@ from assessments.models import (
     Response,
     ResponseLink,
     Score,
-    hash_token,
     link_token,
 )
 from clients.models import Couple, Partner
 from practice.access import member_required
 from practice.models import Membership, Practice, User
+from practice.tokens import hash_token
 
 
 @member_required
@@ -188,7 +188,9 @@ def build(scale: Scale, log=print) -> World:
     log(f"  {len(assignments)} administrations, {len(responses)} responses")
 
     status = {a.pk: a.status for a in assignments}
-    batch, scores, total = [], [], 0
+    batch: list[Answer] = []
+    scores: list[Score] = []
+    total = 0
     values_by_response = {}
     for r in responses:
         values = _values(items, rng, rng.choice([2, 3, 3, 4, 4, 5]))

@@ -132,11 +132,14 @@ if DATABASE_URL:
     import dj_database_url
 
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        # A database that does not answer costs a request seconds, not minutes.
+        DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 3)
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "db.sqlite3",
+            "NAME": str(VAR_DIR / "db.sqlite3"),
             # A file, not memory, so that a real Celery worker in the tests sees the same data.
             "TEST": {"NAME": str(VAR_DIR / "test.sqlite3")},
             "OPTIONS": {
@@ -151,7 +154,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_url("REDIS_URL", ("redis", "rediss"))
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # A Redis that is down or hung costs a request at most a second per call, never thirty.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -209,12 +219,21 @@ EMAIL_BACKEND = env_str("EMAIL_BACKEND") or EMAIL_BACKEND
 # real worker and beat run with no server at all.
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "visibility_timeout": 300,
+        # A hung Redis must not hold a worker or beat for long (web requests never wait on it at all).
+        "socket_timeout": 5,
+        "socket_connect_timeout": 2,
+    }
+    CELERY_BROKER_CONNECTION_TIMEOUT = 2
 else:
     _queue_dir = Path(env_str("CELERY_FS_DIR") or VAR_DIR / "celery")
     for _sub in ("queue", "processed", "control"):
         (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
+    # kombu's own file-system transport lets the worker read a message another process is still
+    # writing, and the worker stops on it; this subclass writes each message whole (its docstring says how).
+    CELERY_BROKER_TRANSPORT = "connection_practice.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir / "queue"),
         "data_folder_out": str(_queue_dir / "queue"),
@@ -226,7 +245,6 @@ else:
     }
 # One queue name per deployment (and per test run, so parallel test workers never share tasks).
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
-CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # Seconds before a killed pool process's task counts as lost (and is handed out again).
@@ -236,6 +254,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
+    # Hand due outbox rows to the workers (a nudge after each commit makes most of them go at once).
+    "dispatch": {"task": "practice.tasks.dispatch", "schedule": float(env_int("OUTBOX_DISPATCH_SECONDS", 5))},
+    # Queue the reminders that have fallen due.
     "sweep-reminders": {"task": "assessments.tasks.sweep_reminders", "schedule": 60.0},
 }
 
@@ -325,6 +346,9 @@ LOGGING = {
         "fontTools": {"level": "WARNING"},
     },
 }
+
+# /readyz answers 503 once due outbox work has waited longer than this (seconds).
+READY_MAX_DELAY_SECONDS = env_int("READY_MAX_DELAY_SECONDS", 300)
 
 # Product defaults a practice can change in its settings.
 DEFAULT_DUE_DAYS = 7

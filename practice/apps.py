@@ -6,4 +6,5 @@ class PracticeConfig(AppConfig):
     verbose_name = "Practice"
 
     def ready(self):
-        from . import security, signals  # noqa: F401
+        # Signal receivers and outbox handlers register themselves when imported.
+        from . import jobs, security, signals  # noqa: F401

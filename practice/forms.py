@@ -4,7 +4,9 @@ import zoneinfo
 from django import forms
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import password_validation
+from django.db import transaction
 
+from . import jobs
 from .models import AuditEvent, Membership, Practice, User
 
 
@@ -48,7 +50,14 @@ class SignInForm(auth_forms.AuthenticationForm):
 
 
 class PasswordResetForm(auth_forms.PasswordResetForm):
+    """Django's form, with the e-mail written by a worker (practice/jobs.py) and its link from SITE_URL."""
+
     email = forms.EmailField(label="E-mail", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+
+    def save(self, *args, **kwargs):
+        with transaction.atomic():
+            for user in self.get_users(self.cleaned_data["email"]):
+                jobs.enqueue_password_reset(user)
 
 
 # --- Practice admin --------------------------------------------------------------------------

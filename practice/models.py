@@ -1,6 +1,4 @@
 import datetime
-import hashlib
-import secrets
 import zoneinfo
 
 from django.conf import settings
@@ -9,6 +7,8 @@ from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+from . import tokens
 
 
 class UserManager(BaseUserManager):
@@ -73,6 +73,9 @@ class Practice(models.Model):
     quiet_hours_start = models.TimeField(default=datetime.time(21, 0))
     quiet_hours_end = models.TimeField(default=datetime.time(8, 0))
     require_two_factor = models.BooleanField(default=False)
+    alert_escalation_hours = models.PositiveSmallIntegerField(
+        default=24, help_text="An unacknowledged safety alert is brought to the practice's admins after this long."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self):
@@ -185,12 +188,14 @@ class InvitationQuerySet(models.QuerySet):
 class Invitation(models.Model):
     """A single-use link that lets a new counselor or admin set a password and join a practice.
 
-    Only the SHA-256 of the token is stored, so a copy of the database opens no invitation.
+    Like a partner's link (practice/tokens.py), only a nonce and the token's SHA-256 are stored: a
+    copy of the database opens no invitation, and the worker re-derives the token for the e-mail.
     """
 
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField()
     role = models.CharField(max_length=16, choices=Membership.Role.choices, default=Membership.Role.COUNSELOR)
+    nonce = models.CharField(max_length=32, blank=True)
     token_hash = models.CharField(max_length=64, unique=True)
     invited_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
@@ -206,26 +211,28 @@ class Invitation(models.Model):
     def __str__(self):
         return f"Invitation of {self.email} to {self.practice}"
 
-    @staticmethod
-    def hash(token):
-        return hashlib.sha256(token.encode()).hexdigest()
-
     @classmethod
     def issue(cls, *, practice, email, role, by, now=None):
         """Revoke earlier pending invitations of this e-mail and return (invitation, token)."""
         now = now or timezone.now()
         cls.objects.filter(practice=practice, email__iexact=email, accepted_at__isnull=True).update(revoked_at=now)
-        token = secrets.token_urlsafe(32)
+        nonce = tokens.new_nonce()
+        token = tokens.token_for("invitation", nonce)
         invitation = cls.objects.create(
             practice=practice,
             email=email.lower(),
             role=role,
-            token_hash=cls.hash(token),
+            nonce=nonce,
+            token_hash=tokens.hash_token(token),
             invited_by=by,
             created_at=now,
             expires_at=now + datetime.timedelta(hours=INVITATION_HOURS),
         )
         return invitation, token
+
+    def token(self):
+        """The token of the invitation's link, re-derived from its nonce."""
+        return tokens.token_for("invitation", self.nonce)
 
     @property
     def is_expired(self):
@@ -234,3 +241,45 @@ class Invitation(models.Model):
     @property
     def is_usable(self):
         return self.accepted_at is None and self.revoked_at is None and not self.is_expired
+
+
+class JobQuerySet(models.QuerySet):
+    def undelivered(self):
+        return self.filter(status__in=[Job.Status.PENDING, Job.Status.QUEUED, Job.Status.RUNNING])
+
+
+class Job(models.Model):
+    """Work for later (an e-mail, a notice, an export), written in the transaction that asks for it.
+
+    practice/outbox.py hands due rows to the workers and records what happened; docs/background-work.md
+    draws the states. ``key`` makes a job idempotent: asking twice for the same work is one row.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        QUEUED = "queued", "Handed to a worker"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Could not be done"
+        CANCELLED = "cancelled", "No longer needed"
+
+    kind = models.CharField(max_length=40)
+    key = models.CharField(max_length=200, unique=True)
+    practice = models.ForeignKey(Practice, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    payload = models.JSONField(default=dict, blank=True, help_text="Ids only: never a secret or answer content.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    due_at = models.DateTimeField(default=timezone.now)
+    claim = models.CharField(max_length=32, blank=True, help_text="Which dispatch handed it out.")
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When it was handed out or started.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "due_at"])]
+
+    def __str__(self):
+        return f"{self.kind} {self.key} ({self.status})"

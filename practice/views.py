@@ -2,26 +2,24 @@ import csv
 import io
 import json
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.sessions.models import Session
-from django.core.mail import send_mail
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Q
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
-from . import forms
-from .access import PracticeRequest, admin_required
+from . import forms, jobs, readiness
+from .access import StaffRequest, admin_required
 from .formats import CSV_CONTENT_TYPE, attachment, spreadsheet_safe, utc_iso
 from .models import Invitation, Membership, User, audit
+from .tokens import hash_token
 
 
 def home(request):
@@ -37,7 +35,20 @@ def home(request):
 
 @login_not_required
 def healthz(request):
+    """Liveness: the process answers. Touches nothing else, so it stays cheap under any fault."""
     return HttpResponse("ok", content_type="text/plain")
+
+
+@login_not_required
+@require_GET
+def readyz(request):
+    """Readiness, for operators: the database, the broker, the dispatcher's last run and the outbox.
+
+    503 when the database or the broker does not answer, or work has waited past its due time for
+    more than READY_MAX_DELAY_SECONDS. Numbers only: nothing about any person.
+    """
+    report, ready = readiness.check()
+    return JsonResponse(report, status=200 if ready else 503)
 
 
 def error_403(request, exception=None):
@@ -47,11 +58,11 @@ def error_403(request, exception=None):
 # --- Practice-scoped lookups -------------------------------------------------------------------
 
 
-def _member_for(request: PracticeRequest, pk):
+def _member_for(request: StaffRequest, pk):
     return get_object_or_404(Membership.objects.select_related("user"), practice=request.practice, pk=pk)
 
 
-def _invitation_for(request: PracticeRequest, pk):
+def _invitation_for(request: StaffRequest, pk):
     return get_object_or_404(Invitation, practice=request.practice, pk=pk)
 
 
@@ -63,7 +74,7 @@ def _active_admins(practice):
 
 
 @admin_required
-def overview(request: PracticeRequest):
+def overview(request: StaffRequest):
     """The practice admin's landing page: people, their roles and caseloads, pending invitations."""
     members = (
         Membership.objects.filter(practice=request.practice)
@@ -82,30 +93,19 @@ def overview(request: PracticeRequest):
     )
 
 
-def send_invitation(request, invitation, token):
-    url = settings.SITE_URL + reverse("practice:invitation_accept", args=[token])
-    context = {"invitation": invitation, "url": url, "inviter": request.user, "hours": 72}
-    send_mail(
-        f"Join {invitation.practice.name} on Connection Practice",
-        render_to_string("practice/invitation_email.txt", context),
-        None,
-        [invitation.email],
-    )
-
-
 @admin_required
-def invite(request: PracticeRequest):
+def invite(request: StaffRequest):
     form = forms.InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
-            invitation, token = Invitation.issue(
+            invitation, _token = Invitation.issue(
                 practice=request.practice,
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
                 by=request.user,
             )
+            jobs.enqueue_invitation(invitation)
             audit(request, "member.invite", invitation, email=invitation.email, role=invitation.role)
-        send_invitation(request, invitation, token)
         messages.success(request, f"Invitation sent to {invitation.email}. The link works once, for 72 hours.")
         return redirect("practice:overview")
     return render(request, "practice/invite.html", {"form": form})
@@ -113,7 +113,7 @@ def invite(request: PracticeRequest):
 
 @admin_required
 @require_POST
-def invitation_revoke(request: PracticeRequest, pk):
+def invitation_revoke(request: StaffRequest, pk):
     invitation = _invitation_for(request, pk)
     if Invitation.objects.filter(pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
@@ -126,7 +126,7 @@ def invitation_revoke(request: PracticeRequest, pk):
 @login_not_required
 def invitation_accept(request, token):
     """The invited person names themselves and sets a password; the link then stops working."""
-    invitation = Invitation.objects.select_related("practice").filter(token_hash=Invitation.hash(token)).first()
+    invitation = Invitation.objects.select_related("practice").filter(token_hash=hash_token(token)).first()
     if invitation is None or not invitation.is_usable:
         if invitation is None or invitation.revoked_at:
             problem = "This invitation link is not valid. It may have been replaced by a newer one."
@@ -162,7 +162,7 @@ def invitation_accept(request, token):
 
 @admin_required
 @require_POST
-def member_role(request: PracticeRequest, pk):
+def member_role(request: StaffRequest, pk):
     member = _member_for(request, pk)
     form = forms.RoleForm(request.POST)
     if not form.is_valid():
@@ -194,7 +194,7 @@ def end_sessions(user):
 
 @admin_required
 @require_POST
-def member_deactivate(request: PracticeRequest, pk):
+def member_deactivate(request: StaffRequest, pk):
     member = _member_for(request, pk)
     if member.user_id == request.user.pk:
         messages.error(request, "You cannot deactivate yourself. Ask another admin.")
@@ -216,7 +216,7 @@ def member_deactivate(request: PracticeRequest, pk):
 
 @admin_required
 @require_POST
-def member_reactivate(request: PracticeRequest, pk):
+def member_reactivate(request: StaffRequest, pk):
     member = _member_for(request, pk)
     if not member.user.is_active:
         User.objects.filter(pk=member.user_id).update(is_active=True)
@@ -229,7 +229,7 @@ def member_reactivate(request: PracticeRequest, pk):
 
 
 @admin_required
-def practice_settings(request: PracticeRequest):
+def practice_settings(request: StaffRequest):
     form = forms.PracticeSettingsForm(request.POST or None, instance=request.practice)
     if request.method == "POST" and form.is_valid():
         changed = sorted(form.changed_data)
@@ -244,7 +244,7 @@ def practice_settings(request: PracticeRequest):
 
 
 @admin_required
-def audit_log(request: PracticeRequest):
+def audit_log(request: StaffRequest):
     form = forms.AuditFilterForm(request.GET or None, practice=request.practice)
     page = Paginator(form.events(), 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -278,7 +278,7 @@ def _audit_csv(events):
 
 
 @admin_required
-def audit_export(request: PracticeRequest):
+def audit_export(request: StaffRequest):
     form = forms.AuditFilterForm(request.GET or None, practice=request.practice)
     if form.is_bound and not form.is_valid():
         return redirect(reverse("practice:audit_log") + "?" + request.GET.urlencode())

@@ -17,10 +17,12 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from assessments.models import Instrument, assign
+from assessments.models import Instrument
+from assessments.workflows import assign
 from clients.models import Couple, Partner
 from connection_practice.bench import database_url
 from connection_practice.celery import app as celery_app
+from practice import outbox
 from practice.models import Membership, Practice, User
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,16 +76,17 @@ def make_couple(
     return couple
 
 
-def make_assignment(couple, *, days=7, enqueue=False, now=None):
+def make_assignment(couple, *, days=7, now=None):
+    """Assign the current instrument; its invitations wait in the outbox (no worker runs them here)."""
     now = now or timezone.now()
     return assign(
-        couple=couple,
-        instrument=Instrument.current(),
-        due_at=now + timedelta(days=days),
-        by=couple.counselor,
-        now=now,
-        enqueue=enqueue,
+        couple=couple, instrument=Instrument.current(), due_at=now + timedelta(days=days), by=couple.counselor, now=now
     )
+
+
+def deliver(now=None):
+    """Do every outbox job that is due, here in the test (what the dispatcher and a worker do)."""
+    return outbox.run_now(now=now)
 
 
 def page_text(response):

@@ -1,6 +1,8 @@
 """The counselor's pages: the caseload, each couple's administrations, the comparison, and the actions
 on an administration (assign, cancel, links, reminders, release)."""
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.staticfiles import finders
 from django.db import transaction
@@ -14,18 +16,16 @@ from django.views.decorators.http import require_POST
 from clients.access import own_couple
 from clients.forms import NotesForm
 from clients.models import Couple
-from practice.access import PracticeRequest, member_required
+from practice.access import StaffRequest, member_required
 from practice.models import audit
 
-from .. import charts, comparison, reminders
+from .. import charts, comparison, reminders, workflows
 from ..caseload import attach_overview, caseload_queryset, page_of, progress
 from ..forms import AssignForm, CaseloadFilterForm, ItemCategoryForm, PauseForm
-from ..models import Assignment, Instrument, Reminder, Response, send_invitation
-from ..models import assign as assign_workflow
-from ..models import cancel as cancel_workflow
+from ..models import Assignment, Instrument, Reminder, Response
 
 
-def _own_assignment(request: PracticeRequest, assignment_pk, couple_pk=None):
+def _own_assignment(request: StaffRequest, assignment_pk, couple_pk=None):
     """An administration of one of the counselor's couples (reached through that couple's URL when given)."""
     assignments = Assignment.objects.for_counselor(request.user).select_related("couple", "instrument")
     if couple_pk is not None:
@@ -33,7 +33,7 @@ def _own_assignment(request: PracticeRequest, assignment_pk, couple_pk=None):
     return get_object_or_404(assignments, pk=assignment_pk)
 
 
-def _own_response(request: PracticeRequest, response_pk):
+def _own_response(request: StaffRequest, response_pk):
     """A partner's response on one of the counselor's couples."""
     return get_object_or_404(
         Response.objects.for_counselor(request.user).select_related("partner", "assignment__couple__practice"),
@@ -45,7 +45,7 @@ def _own_response(request: PracticeRequest, response_pk):
 
 
 @member_required
-def caseload(request: PracticeRequest):
+def caseload(request: StaffRequest):
     """Every couple of the counselor: who is overdue, who just finished, each partner's latest index."""
     filters = CaseloadFilterForm(request.GET).values()
     couples = caseload_queryset(request.user, **filters)
@@ -66,19 +66,21 @@ def caseload(request: PracticeRequest):
 
 
 @member_required
-def couple(request: PracticeRequest, pk):
+def couple(request: StaffRequest, pk):
     """Both partners, every administration in order, the trend and the latest reliable change."""
     couple = own_couple(request, pk)
+    couple.practice = request.practice  # read by every panel: no query per administration
     assignments = comparison.administrations(couple)
     names = {p.position: p.first_name for p in couple.partners.all()}
     trend = comparison.trend(assignments)
     changes = comparison.latest_changes(assignments)
-    couple.practice = request.practice
-    reminders_by_response = reminders.reminders_by_response(assignments) if assignments else {}
+    panels = reminders.panels(assignments) if assignments else {}
     for a in assignments:
-        a.couple = couple  # the panels read the practice through it: no query per administration
-        a.reminders_by_response = reminders_by_response
+        a.couple = couple
+        a.reminder_panels = panels[a.pk]
         a.partner_rows = [(r, *progress(r, a.n_items), comparison.score_of(r)) for r in a.responses.all()]
+    open_assignment = next((a for a in assignments if a.status == Assignment.Status.OPEN), None)
+    form = None if open_assignment else AssignForm(practice=request.practice, auto_id="assign_%s")
     audit(request, "couple.view", couple)
     return render(
         request,
@@ -91,6 +93,7 @@ def couple(request: PracticeRequest, pk):
             "changes": comparison.describe_changes(changes, names, trend["keys"]),
             "notes_form": NotesForm(instance=couple),
             "explain": comparison.EXPLAIN,
+            "panel": {"assignment": open_assignment, "form": form},
         },
     )
 
@@ -117,7 +120,7 @@ def _comparison_context(assignment):
 
 
 @member_required
-def comparison_view(request: PracticeRequest, pk, assignment_pk):
+def comparison_view(request: StaffRequest, pk, assignment_pk):
     """Both partners side by side for one administration, down to each statement."""
     assignment = _own_assignment(request, assignment_pk, couple_pk=pk)
     report, context = _comparison_context(assignment)
@@ -146,7 +149,7 @@ def comparison_view(request: PracticeRequest, pk, assignment_pk):
 
 
 @member_required
-def comparison_pdf(request: PracticeRequest, pk, assignment_pk):
+def comparison_pdf(request: StaffRequest, pk, assignment_pk):
     """The comparison report as a PDF, drawn from the same template with the print stylesheet."""
     import weasyprint  # imported when a PDF is asked for: it is slow to load
 
@@ -182,7 +185,7 @@ def _release_state(assignment, report):
 
 @require_POST
 @member_required
-def release(request: PracticeRequest, pk, assignment_pk):
+def release(request: StaffRequest, pk, assignment_pk):
     """Share the domain-level summary with both partners (both finished and both agreed)."""
     assignment = _own_assignment(request, assignment_pk, couple_pk=pk)
     responses = comparison.responses_by_position(assignment)
@@ -208,7 +211,7 @@ def release(request: PracticeRequest, pk, assignment_pk):
 
 
 @member_required
-def assign(request: PracticeRequest, couple_pk):
+def assign(request: StaffRequest, couple_pk):
     """Assign the current Connection Assessment to a couple with a due date."""
     couple = own_couple(request, couple_pk)
     form = AssignForm(request.POST if request.method == "POST" else None, practice=request.practice)
@@ -226,7 +229,7 @@ def assign(request: PracticeRequest, couple_pk):
             elif len(partners) != 2:
                 form.add_error(None, "Both partners need a name and an e-mail address before you can assign.")
             else:
-                assignment, _tokens = assign_workflow(
+                assignment, _tokens = workflows.assign(
                     couple=couple, instrument=Instrument.current(), due_at=form.due_at(), by=request.user
                 )
                 audit(request, "assignment.create", assignment, couple=couple.pk)
@@ -242,10 +245,10 @@ def assign(request: PracticeRequest, couple_pk):
 
 @member_required
 @require_POST
-def cancel(request: PracticeRequest, assignment_pk):
+def cancel(request: StaffRequest, assignment_pk):
     assignment = _own_assignment(request, assignment_pk)
     with transaction.atomic():
-        if cancel_workflow(assignment):
+        if workflows.cancel(assignment):
             audit(request, "assignment.cancel", assignment)
             messages.success(request, "The assessment was cancelled. The partners' links no longer open it.")
         else:
@@ -264,11 +267,11 @@ def _refuse_invitation(request, response):
 
 @member_required
 @require_POST
-def resend(request: PracticeRequest, response_pk):
+def resend(request: StaffRequest, response_pk):
     """E-mail a partner their invitation again, with the same link."""
     response = _own_response(request, response_pk)
     recent = response.reminders.filter(
-        kind=Reminder.Kind.INVITATION, due_at__gte=timezone.now() - timezone.timedelta(minutes=1)
+        kind=Reminder.Kind.INVITATION, due_at__gte=timezone.now() - timedelta(minutes=1)
     ).exists()
     if reason := _refuse_invitation(request, response):
         messages.error(request, reason)
@@ -278,7 +281,7 @@ def resend(request: PracticeRequest, response_pk):
         )
     else:
         with transaction.atomic():
-            send_invitation(response)
+            workflows.resend_invitation(response)
             audit(request, "response.invitation_resend", response)
         messages.success(request, f"The invitation was sent to {response.partner.first_name} again.")
     return redirect("assessments:couple", pk=response.assignment.couple_id)
@@ -286,15 +289,14 @@ def resend(request: PracticeRequest, response_pk):
 
 @member_required
 @require_POST
-def reissue(request: PracticeRequest, response_pk):
+def reissue(request: StaffRequest, response_pk):
     """Revoke a partner's link (it stops working at once, sessions included) and e-mail a new one."""
     response = _own_response(request, response_pk)
     if reason := _refuse_invitation(request, response):
         messages.error(request, reason)
     else:
         with transaction.atomic():
-            response.issue_link()
-            send_invitation(response)
+            workflows.reissue_link(response)
             audit(request, "response.link_reissue", response)
         messages.success(
             request,
@@ -307,54 +309,52 @@ def reissue(request: PracticeRequest, response_pk):
 # --- Reminders ---------------------------------------------------------------------------------------
 
 
-def _panel_or_back(request: PracticeRequest, assignment, couple, notice="", error=False):
-    if request.htmx:
-        context = {"assignment": assignment, "notice": notice, "notice_is_error": error}
-        return render(request, "assessments/_reminders_panel.html", context, status=409 if error else 200)
-    (messages.error if error else messages.success)(request, notice)
-    return redirect("assessments:couple", pk=couple.pk)
+def _panel_or_back(request: StaffRequest, couple, assignment_pk, notice="", error=False):
+    """The reminders panel of one administration (for htmx), or back to the couple page with a message."""
+    assignment = None
+    if request.htmx and assignment_pk:
+        assignment = next(iter(comparison.administrations(couple, pk=assignment_pk)), None)
+    if assignment is None:
+        (messages.error if error else messages.success)(request, notice)
+        return redirect("assessments:couple", pk=couple.pk)
+    couple.practice = request.practice
+    assignment.couple = couple
+    assignment.reminder_panels = reminders.panels([assignment])[assignment.pk]
+    context = {"assignment": assignment, "notice": notice, "notice_is_error": error}
+    return render(request, "assessments/_reminders_panel.html", context, status=409 if error else 200)
 
 
 @member_required
 @require_POST
-def remind_now(request: PracticeRequest, response_pk):
+def remind_now(request: StaffRequest, response_pk):
     response = _own_response(request, response_pk)
-    assignment, couple = response.assignment, response.assignment.couple
+    couple = own_couple(request, response.assignment.couple_id)
     name = response.partner.first_name
     try:
-        reminder = reminders.remind_now(response)
-    except reminders.RefusedError as refused:
-        return _panel_or_back(request, assignment, couple, str(refused), error=True)
-    audit(request, "reminder.remind_now", response, reminder=reminder.pk)
+        with transaction.atomic():
+            reminder = workflows.remind_now(response)
+            audit(request, "reminder.remind_now", response, reminder=reminder.pk)
+    except workflows.RefusedError as refused:
+        return _panel_or_back(request, couple, response.assignment_id, str(refused), error=True)
     now = timezone.now()
-    when = timezone.localtime(reminders.next_send_time(couple.practice, now), couple.practice.tz)
+    when = timezone.localtime(reminders.next_send_time(request.practice, now), request.practice.tz)
     if when > now:
         notice = f"Reminder to {name} planned: it goes out at {when:%H:%M}, after quiet hours."
     else:
         notice = f"Reminder to {name} is on its way."
-    return _panel_or_back(request, assignment, couple, notice)
+    return _panel_or_back(request, couple, response.assignment_id, notice)
 
 
 @member_required
 @require_POST
-def pause_reminders(request: PracticeRequest, couple_pk):
+def pause_reminders(request: StaffRequest, couple_pk):
     couple = own_couple(request, couple_pk)
     form = PauseForm(request.POST)
-    paused = form.cleaned_data["paused"] if form.is_valid() else not couple.reminders_paused
-    if reminders.set_paused(couple, paused):
-        audit(request, "couple.reminders_paused" if paused else "couple.reminders_resumed", couple)
+    valid = form.is_valid()
+    paused = form.cleaned_data["paused"] if valid else not couple.reminders_paused
+    with transaction.atomic():
+        if workflows.set_paused(couple, paused):
+            audit(request, "couple.reminders_paused" if paused else "couple.reminders_resumed", couple)
     couple.reminders_paused = paused
     notice = "Reminders are paused for this couple." if paused else "Reminders are on again for this couple."
-    assignment = None
-    if request.htmx:
-        assignment = (
-            Assignment.objects.filter(couple=couple, pk=request.POST.get("assignment") or 0)
-            .select_related("couple__practice")
-            .first()
-        )
-        if assignment is not None:
-            assignment.couple = couple
-    if assignment is None:
-        messages.success(request, notice)
-        return redirect("assessments:couple", pk=couple.pk)
-    return _panel_or_back(request, assignment, couple, notice)
+    return _panel_or_back(request, couple, form.cleaned_data.get("assignment") if valid else None, notice)

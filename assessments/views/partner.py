@@ -1,5 +1,6 @@
 """The partner's pages: reached through a personal link, never a password, and scoped to one response."""
 
+import contextlib
 from functools import wraps
 
 from django.contrib.auth.decorators import login_not_required
@@ -12,11 +13,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from practice.models import audit
+from practice.tokens import hash_token
 
-from .. import answering, charts, comparison, reminders, scoring
+from .. import answering, charts, comparison, reminders, scoring, workflows
 from ..forms import ConfirmForm, ConsentForm, SaveAnswerForm, SectionForm
-from ..models import Assignment, Response, ResponseLink, hash_token
-from ..models import submit as submit_workflow
+from ..models import Assignment, Response, ResponseLink
 
 SESSION_KEY = "partner_response_id"
 LINK_KEY = "partner_link_id"
@@ -241,7 +242,7 @@ def section(request, response, index):
             answering.save_answer(response_id=response.pk, item_id=rules[code].id, value=value, seq=seq, now=now)
         Response.objects.filter(pk=response.pk).update(last_saved_at=now)
         if page.has_safety:
-            answering.record_safety(response)
+            workflows.record_safety(response, now=now)
     if page.has_safety and answering.needs_support(response):
         return redirect("assessments:support", response_id=response.pk)
     if "back" in request.POST and index > 1:
@@ -281,20 +282,20 @@ def save_answer(request, response_id):
     if not form.is_valid():
         errors = form.non_field_errors() or ["Please choose one of the answers shown."]
         return _save_refused(f"Not saved: {errors[0]}", 400)
-    stored = answering.save_answer(
-        response_id=response.pk,
-        item_id=form.cleaned_data["rule"].id,
-        value=form.cleaned_data["answer"],
-        seq=form.cleaned_data["seq"],
-    )
+    rule = form.cleaned_data["rule"]
+    # A safety answer and the alert it may raise are stored together, or not at all.
+    with transaction.atomic(savepoint=False) if rule.section == SAFETY_SECTION else contextlib.nullcontext():
+        stored = answering.save_answer(
+            response_id=response.pk, item_id=rule.id, value=form.cleaned_data["answer"], seq=form.cleaned_data["seq"]
+        )
+        if stored and rule.section == SAFETY_SECTION:
+            # More queries, for safety items only: read the safety answers, store a changed level (and alert).
+            workflows.record_safety(response)
     if not stored:
         return _save_refused("Not saved: a newer answer to this question was already saved.", 409)
-    if form.cleaned_data["rule"].section == SAFETY_SECTION:
-        # Two more queries, for safety items only: read the safety answers, store a changed level.
-        answering.record_safety(response)
-        if answering.needs_support(response):
-            # The tiny partial the page shows at once: support resources, for this respondent only.
-            return render(request, "assessments/_support_resources.html", {"response": response})
+    if rule.section == SAFETY_SECTION and answering.needs_support(response):
+        # The tiny partial the page shows at once: support resources, for this respondent only.
+        return render(request, "assessments/_support_resources.html", {"response": response})
     return HttpResponse(status=204)
 
 
@@ -338,7 +339,7 @@ def submit(request, response):
     if answering.shortfalls(response, all_pages):
         context = {**_review_context(response, all_pages), "submit_error": True}
         return render(request, "assessments/review.html", context, status=400)
-    if submit_workflow(response):
+    if workflows.submit(response):
         _partner_audit(request, "response.submit", response)
     return redirect("assessments:results", response_id=response.pk)
 

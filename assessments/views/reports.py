@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from clients.access import practice_couple
-from practice.access import PracticeRequest, admin_required
+from practice.access import StaffRequest, admin_required
 from practice.formats import attachment
 from practice.models import audit
 
@@ -21,12 +21,12 @@ from ..models import ExportJob, Instrument
 from ..stats import practice_statistics
 
 
-def _practice_job(request: PracticeRequest, pk):
+def _practice_job(request: StaffRequest, pk):
     return get_object_or_404(ExportJob.objects.for_practice(request.practice).select_related("requested_by"), pk=pk)
 
 
 @admin_required
-def statistics(request: PracticeRequest):
+def statistics(request: StaffRequest):
     form = PeriodForm(request.GET or None)
     start, end = form.period()
     rows, total = practice_statistics(request.practice, start, end)
@@ -61,7 +61,7 @@ def export_response(export):
 
 
 @admin_required
-def export_page(request: PracticeRequest):
+def export_page(request: StaffRequest):
     """Choose an export. Small ones download at once; large ones are built in the background."""
     form = ExportForm(request.POST or None, practice=request.practice)
     if request.method == "POST" and form.is_valid():
@@ -92,7 +92,7 @@ def export_page(request: PracticeRequest):
 
 
 @admin_required
-def export_job(request: PracticeRequest, pk):
+def export_job(request: StaffRequest, pk):
     """Progress of a background export; htmx polls the status part every two seconds."""
     job = _practice_job(request, pk)
     template = "practice/export_job.html#status" if request.htmx else "practice/export_job.html"
@@ -100,7 +100,7 @@ def export_job(request: PracticeRequest, pk):
 
 
 @admin_required
-def export_file(request: PracticeRequest, pk):
+def export_file(request: StaffRequest, pk):
     job = _practice_job(request, pk)
     path = export_jobs.job_path(job)
     expired = job.expires_at is None or job.expires_at <= timezone.now()
@@ -122,7 +122,7 @@ def export_file(request: PracticeRequest, pk):
 
 
 @admin_required
-def codebook_download(request: PracticeRequest):
+def codebook_download(request: StaffRequest):
     instrument = Instrument.current()
     if instrument is None:
         return render(request, "404.html", status=404)
@@ -136,7 +136,7 @@ def codebook_download(request: PracticeRequest):
 
 
 @admin_required
-def couple_record(request: PracticeRequest, pk):
+def couple_record(request: StaffRequest, pk):
     """The couple's full record as JSON, for a data request or before deletion (audited)."""
     couple = practice_couple(request, pk)
     include_safety = couple.counselor_id == request.user.pk

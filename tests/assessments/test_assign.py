@@ -3,14 +3,15 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.core import mail
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from assessments.models import Answer, Assignment, Reminder, Response
-from practice.models import AuditEvent
+from practice.models import AuditEvent, Job
 from tests.assessments.answering_helpers import answer_everything, open_link, save, start
-from tests.conftest import client_for, make_assignment, page_text, wait_for
+from tests.conftest import client_for, deliver, make_assignment, page_text, wait_for
 
 
 def due_in(days, practice):
@@ -121,20 +122,17 @@ def test_cancelling_stops_the_links_and_reminders_and_keeps_the_answers(world):
     assert client.post(assign_url(world), {"due_date": due_in(7, world.practice)}).status_code == 302
 
 
-def test_resending_plans_one_more_invitation_and_a_double_click_sends_it_once(
-    world, django_capture_on_commit_callbacks
-):
+def test_resending_plans_one_more_invitation_and_a_double_click_sends_it_once(world):
     assignment, _ = make_assignment(world.couple)
     response = assignment.responses.get(partner__position="B")
     Reminder.objects.filter(response=response).update(due_at=timezone.now() - timedelta(hours=1))
     client = client_for(world.owner)
-    with django_capture_on_commit_callbacks() as callbacks:
-        first = client.post(reverse("assessments:resend", args=[response.pk]), follow=True)
-        client.post(reverse("assessments:resend", args=[response.pk]))
+    first = client.post(reverse("assessments:resend", args=[response.pk]), follow=True)
+    client.post(reverse("assessments:resend", args=[response.pk]))
     assert "The invitation was sent to Jordan again." in page_text(first)
     invitations = Reminder.objects.filter(response=response, kind=Reminder.Kind.INVITATION).order_by("sequence")
     assert [r.sequence for r in invitations] == [0, 1]
-    assert len(callbacks) == 1
+    assert Job.objects.filter(kind="partner_email", reminder__in=invitations).count() == 2
     assert AuditEvent.objects.filter(action="response.invitation_resend").count() == 1
 
 
@@ -221,13 +219,10 @@ def test_the_invitation_names_the_practice_and_the_due_day_in_the_practices_time
     due = due_in(7, world.practice)
     client_for(world.owner).post(assign_url(world), {"due_date": due})
     invitation = Reminder.objects.filter(kind=Reminder.Kind.INVITATION, response__partner__position="A").get()
-    Reminder.objects.filter(pk=invitation.pk).update(due_at=timezone.now())
-    from django.core import mail
-
-    from assessments.tasks import send_reminder
-
-    assert send_reminder(invitation.pk) == "sent"
-    message = mail.outbox[-1]
+    deliver()
+    invitation.refresh_from_db()
+    assert invitation.status == Reminder.Status.SENT
+    (message,) = [m for m in mail.outbox if m.to == ["taylor@example.com"]]
     html = message.alternatives[0][0]
     day = timezone.datetime.fromisoformat(due).strftime("%A %-d %B %Y")
     assert message.subject == "Riverside Counseling: your Connection Assessment"

@@ -56,7 +56,7 @@ def test_a_new_version_loads_beside_the_old_one_and_leaves_its_answers_and_score
     response = assignment.responses.get(partner__position="A")
     old_items = list(assignment.instrument.items.all())
     Answer.objects.bulk_create(Answer(response=response, item=item, value=4, seq=1) for item in old_items)
-    from assessments.models import submit
+    from assessments.workflows import submit
 
     submit(response)
     before = Score.objects.get(response=response)

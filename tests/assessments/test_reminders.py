@@ -12,8 +12,11 @@ from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.utils import timezone
 
-from assessments import reminders
-from assessments.models import Assignment, Reminder, submit
+from assessments import comparison, reminders
+from assessments.models import Assignment, Reminder
+from assessments.workflows import RefusedError, remind_now, submit
+from practice import outbox
+from practice.models import Job
 from tests.conftest import make_assignment, make_couple
 
 pytestmark = pytest.mark.smoke
@@ -45,6 +48,24 @@ def use_new_york(practice, *, quiet=True):
 
 def make_due(reminder, when):
     Reminder.objects.filter(pk=reminder.pk).update(due_at=when)
+
+
+def mark_sent(reminders_, at):
+    """As if these reminders had gone out at ``at`` (their jobs are done)."""
+    Job.objects.filter(reminder__in=reminders_).update(status=Job.Status.DONE, finished_at=at)
+    reminders_.update(status=Reminder.Status.SENT, sent_at=at)
+
+
+def send_now(reminder, now=None):
+    """Queue one reminder (as the sweep or a workflow would) and let a worker do its job at ``now``."""
+    now = now or timezone.now()
+    reminder.refresh_from_db()
+    if reminder.status == Reminder.Status.SCHEDULED:
+        reminders.queue(reminder, now=now)
+    Job.objects.filter(pk=reminder.job_id).update(status=Job.Status.QUEUED, due_at=now)
+    outbox.run_one(reminder.job_id, now=now)
+    reminder.refresh_from_db()
+    return reminder
 
 
 class RefusingBackend(LocmemBackend):
@@ -133,34 +154,30 @@ def test_equal_start_and_end_means_no_quiet_hours(world):
     assert not reminders.in_quiet_hours(world.practice, ny(2026, 11, 11, 3, 0))
 
 
-def test_nothing_is_sent_during_quiet_hours_and_everything_due_then_goes_after_them(world, settings):
+def test_nothing_is_sent_during_quiet_hours_and_everything_due_then_goes_after_them(world):
     use_new_york(world.practice)
     evening = ny(2026, 11, 10, 18, 0)
     assignment, _ = make_assignment(world.couple, now=evening, days=7)
     rows(assignment).exclude(kind=Reminder.Kind.INVITATION).update(status=Reminder.Status.SKIPPED)
-    # The counselor assigned at 18:00; the worker only gets to it at 22:30, inside quiet hours.
-    night = ny(2026, 11, 10, 22, 30)
-    assert reminders.sweep(now=night).claimed == []
-    for reminder in rows(assignment, kind=Reminder.Kind.INVITATION):
-        assert reminders.send(reminder.pk, now=night).status == "quiet"
+    # The counselor assigned at 18:00; the worker only gets to the invitations at 22:30, inside quiet hours.
+    assert sorted(outbox.run_now(now=ny(2026, 11, 10, 22, 30)).values()) == ["later", "later"]
     assert mail.outbox == []
-    assert reminders.sweep(now=ny(2026, 11, 11, 7, 59)).claimed == []
-    morning = ny(2026, 11, 11, 8, 0)
-    claimed = reminders.sweep(now=morning).claimed
-    assert len(claimed) == 2
-    assert [reminders.send(pk, now=morning).status for pk in claimed] == ["sent", "sent"]
+    assert outbox.run_now(now=ny(2026, 11, 11, 7, 59)) == {}
+    assert sorted(outbox.run_now(now=ny(2026, 11, 11, 8, 0)).values()) == ["done", "done"]
     assert sorted(m.to[0] for m in mail.outbox) == ["jordan@example.com", "taylor@example.com"]
+    assert reminders.sweep(now=ny(2026, 11, 11, 8, 1)).claimed == []  # nothing left for the sweep
 
 
 def test_remind_now_during_quiet_hours_waits_for_the_morning(world):
     use_new_york(world.practice)
     assignment, _ = make_assignment(world.couple, now=ny(2026, 11, 10, 9, 0))
+    mark_sent(rows(assignment, kind=Reminder.Kind.INVITATION), ny(2026, 11, 10, 9, 0))
     response = assignment.responses.get(partner__position="A")
-    reminder = reminders.remind_now(response, now=ny(2026, 11, 10, 23, 0))
-    assert reminders.send(reminder.pk, now=ny(2026, 11, 10, 23, 0)).status == "quiet"
-    claimed = reminders.sweep(now=ny(2026, 11, 11, 8, 5)).claimed
-    # Taylor's manual reminder (and Jordan's invitation, never sent in this test) go in the morning.
-    assert reminder.pk in claimed and len(claimed) == 2
+    reminder = remind_now(response, now=ny(2026, 11, 10, 23, 0))
+    assert reminder.job.due_at == ny(2026, 11, 11, 8, 0)
+    assert outbox.run_now(now=ny(2026, 11, 10, 23, 30), kind="partner_email") == {}
+    assert outbox.run_now(now=ny(2026, 11, 11, 8, 5), kind="partner_email") == {reminder.job.pk: "done"}
+    assert [m.to for m in mail.outbox] == [["taylor@example.com"]]
 
 
 # --- Sending once -----------------------------------------------------------------------
@@ -172,8 +189,8 @@ def test_a_reminder_e_mail_has_text_and_html_practice_due_date_link_and_unsubscr
         rows(assignment, response__partner__position="A", kind=k).get()
         for k in (Reminder.Kind.INVITATION, Reminder.Kind.REMINDER_1)
     )
-    make_due(reminder, timezone.now())
-    assert reminders.send(reminder.pk).status == "sent"
+    reminder = send_now(reminder)
+    assert reminder.status == Reminder.Status.SENT
     (message,) = mail.outbox
     html = message.alternatives[0][0]
     due = timezone.localtime(assignment.due_at, world.practice.tz)
@@ -186,15 +203,16 @@ def test_a_reminder_e_mail_has_text_and_html_practice_due_date_link_and_unsubscr
     assert message.extra_headers["Message-ID"] == f"<reminder-{reminder.pk}-reminder_1-0@127.0.0.1>"
     assert "/stop-reminders/" in message.extra_headers["List-Unsubscribe"]
     assert "Jordan" not in message.body  # nothing about the other partner
-    assert reminders.send(invitation.pk).status == "sent"
+    assert send_now(invitation).status == Reminder.Status.SENT
     assert "/stop-reminders/" in mail.outbox[1].body and "has invited you" in mail.outbox[1].body
 
 
-def test_the_same_reminder_sent_twice_goes_out_once(world):
+def test_the_same_reminder_delivered_twice_goes_out_once(world):
     assignment, _ = make_assignment(world.couple)
     invitation = rows(assignment, kind=Reminder.Kind.INVITATION).first()
-    assert reminders.send(invitation.pk).status == "sent"
-    assert reminders.send(invitation.pk).status == "done"
+    Job.objects.filter(pk=invitation.job_id).update(status=Job.Status.QUEUED)
+    assert outbox.run_one(invitation.job_id) == "done"
+    assert outbox.run_one(invitation.job_id) == "taken"  # a second delivery of the same task
     assert len(mail.outbox) == 1
     invitation.refresh_from_db()
     assert invitation.status == Reminder.Status.SENT and invitation.attempts == 1 and invitation.sent_at
@@ -204,30 +222,32 @@ def test_a_reissued_link_is_the_one_the_reminder_carries(world):
     assignment, tokens = make_assignment(world.couple)
     response = assignment.responses.get(partner__position="A")
     new_token = response.issue_link()
-    reminders.send(rows(assignment, response=response, kind=Reminder.Kind.INVITATION).get().pk)
+    send_now(rows(assignment, response=response, kind=Reminder.Kind.INVITATION).get())
     assert new_token in mail.outbox[0].body and tokens["A"] not in mail.outbox[0].body
 
 
 def test_no_reminder_goes_to_a_partner_who_has_submitted(world):
     assignment, _ = make_assignment(world.couple)
     response = assignment.responses.get(partner__position="A")
+    mark_sent(rows(assignment, kind=Reminder.Kind.INVITATION), timezone.now() - timedelta(days=1))
     reminder = rows(assignment, response=response, kind=Reminder.Kind.REMINDER_1).get()
     make_due(reminder, timezone.now())
-    reminders.sweep()  # queued, as if the task were on its way
+    assert reminders.sweep().claimed == [reminder.pk]  # queued, as if a worker were about to send it
     submit(response)
-    assert reminders.send(reminder.pk).status == "done"
+    outbox.run_now(kind="partner_email")
     assert mail.outbox == []
     assert not rows(assignment, response=response, status=Reminder.Status.SCHEDULED).exists()
+    assert rows(assignment, response=response, kind=Reminder.Kind.REMINDER_1, status="skipped").exists()
 
 
-def test_a_partner_who_submits_while_a_send_is_queued_is_not_reminded(world):
+def test_a_partner_who_submits_while_a_send_is_under_way_is_not_reminded(world):
     assignment, _ = make_assignment(world.couple)
     response = assignment.responses.get(partner__position="A")
     reminder = rows(assignment, response=response, kind=Reminder.Kind.INVITATION).get()
-    # Submitted by a path that leaves the row scheduled: the send itself re-checks the world.
+    # Submitted by a path that leaves the row queued: the send itself re-checks the world.
     type(response).objects.filter(pk=response.pk).update(submitted_at=timezone.now())
-    outcome = reminders.send(reminder.pk)
-    assert (outcome.status, outcome.detail) == ("skipped", "Taylor had finished")
+    reminder = send_now(reminder)
+    assert (reminder.status, reminder.last_error) == ("skipped", "Taylor had finished")
     assert mail.outbox == []
 
 
@@ -237,142 +257,114 @@ def test_cancelled_paused_unsubscribed_and_expired_are_skipped_without_a_crash(w
     a, b = assignment.responses.order_by("partner__position")
     r1a = rows(assignment, response=a, kind=Reminder.Kind.REMINDER_1).get()
     r1b = rows(assignment, response=b, kind=Reminder.Kind.REMINDER_1).get()
-    for r in (r1a, r1b):
-        make_due(r, now)
     world.couple.reminders_paused = True
     world.couple.save()
-    assert reminders.send(r1a.pk).detail == "reminders were paused"
+    assert send_now(r1a).last_error == "reminders were paused"
     # An invitation is not a reminder: it still goes out while reminders are paused.
-    assert reminders.send(rows(assignment, response=a, kind=Reminder.Kind.INVITATION).get().pk).status == "sent"
+    assert send_now(rows(assignment, response=a, kind=Reminder.Kind.INVITATION).get()).status == "sent"
     world.couple.reminders_paused = False
     world.couple.save()
     b.partner.reminders_unsubscribed_at = now
     b.partner.save()
-    assert reminders.send(r1b.pk).detail == "Jordan unsubscribed from reminders"
+    assert send_now(r1b).last_error == "Jordan unsubscribed from reminders"
     overdue = rows(assignment, response=a, kind=Reminder.Kind.OVERDUE).get()
     late = assignment.due_at + timedelta(days=world.practice.link_grace_days + 1)
-    assert reminders.send(overdue.pk, now=late).detail == "the link had expired"
+    assert send_now(overdue, now=late).last_error == "the link had expired"
     Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.CANCELLED)
     before_due = rows(assignment, response=a, kind=Reminder.Kind.BEFORE_DUE).get()
-    assert reminders.send(before_due.pk, now=before_due.due_at).detail == "the assessment was cancelled"
+    assert send_now(before_due, now=before_due.due_at).last_error == "the assessment was cancelled"
     assert len(mail.outbox) == 1
 
 
 def test_a_deleted_partners_reminder_is_simply_gone(world):
     assignment, _ = make_assignment(world.couple)
-    reminder_id = rows(assignment, kind=Reminder.Kind.INVITATION).first().pk
     world.couple.partners.get(position="A").delete()
     world.couple.partners.get(position="B").delete()
-    assert reminders.send(reminder_id).status == "gone"
+    assert list(outbox.run_now(kind="partner_email").values()) == ["done", "done"]
     assert reminders.sweep().claimed == []
+    assert mail.outbox == []
 
 
 def test_a_bounced_address_is_recorded_in_words_for_the_counselor(world, refusing):
     refusing.error = smtplib.SMTPRecipientsRefused({"jordan@example.com": (550, b"5.1.1 No such user")})
     assignment, _ = make_assignment(world.couple)
-    reminder = rows(assignment, response__partner__position="B", kind=Reminder.Kind.INVITATION).get()
-    assert reminders.send(reminder.pk).status == "failed"
-    reminder.refresh_from_db()
+    reminder = send_now(rows(assignment, response__partner__position="B", kind=Reminder.Kind.INVITATION).get())
     assert reminder.status == Reminder.Status.FAILED and reminder.attempts == 1
-    (jordan,) = [p for p in reminders.panel(assignment) if p.partner.first_name == "Jordan"]
-    assert jordan.failures == ["Reminder to Jordan failed: address rejected"]
+    assert reminder.last_error == "the address was rejected by the mail server"
+    assignment.couple = world.couple
+    world.couple.practice = world.practice
+    (loaded,) = comparison.administrations(world.couple)
+    loaded.couple = world.couple
+    (jordan,) = [p for p in reminders.panels([loaded])[loaded.pk] if p.partner.first_name == "Jordan"]
+    assert jordan.failures == [
+        "A message to Jordan could not be delivered: the address was rejected by the mail server"
+    ]
 
 
-def test_transient_mail_errors_retry_with_bounded_backoff_then_fail_after_five_tries(world, refusing):
+def test_transient_mail_errors_back_off_then_fail_after_the_last_try(world, refusing):
     refusing.error = smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
     assignment, _ = make_assignment(world.couple)
     reminder = rows(assignment, response__partner__position="A", kind=Reminder.Kind.INVITATION).get()
-    delays = []
-    for _ in range(4):
-        outcome = reminders.send(reminder.pk)
-        assert outcome.status == "retry"
-        delays.append(outcome.retry_in)
-    assert all(1 <= d <= reminders.MAX_COUNTDOWN for d in delays)
+    job = reminder.job
+    kind = outbox.kinds()["partner_email"]
+    waits = []
+    for attempt in range(1, kind.max_attempts):
+        Job.objects.filter(pk=job.pk).update(status=Job.Status.QUEUED)
+        assert outbox.run_one(job.pk) == "retry"
+        job.refresh_from_db()
+        waits.append((job.due_at - timezone.now()).total_seconds())
+        assert (job.status, job.attempts, job.last_error) == (
+            "pending",
+            attempt,
+            "the mail server could not be reached",
+        )
+        reminder.refresh_from_db()
+        assert reminder.status == Reminder.Status.CLAIMED  # still on its way, as the counselor sees it
+    assert waits[0] <= 30 and max(waits) <= 24 * 3600 and waits[-1] > 3600
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.QUEUED)
+    assert outbox.run_one(job.pk) == "failed"
     reminder.refresh_from_db()
-    assert (reminder.status, reminder.attempts, reminder.last_error) == ("scheduled", 4, "mail server unreachable")
-    assert reminders.send(reminder.pk).status == "failed"
-    reminder.refresh_from_db()
-    assert (reminder.status, reminder.last_error) == ("failed", "mail server unreachable after 5 tries")
-
-
-def test_backoff_grows_exponentially_with_jitter_and_never_exceeds_four_minutes():
-    samples = {attempt: [reminders.backoff(attempt) for _ in range(200)] for attempt in range(1, 10)}
-    assert max(samples[1]) <= 15 and max(samples[2]) <= 30 and min(samples[4]) >= 60
-    assert len(set(samples[3])) > 5  # jitter: racing retries spread out
-    assert max(max(s) for s in samples.values()) <= reminders.MAX_COUNTDOWN <= 300
-
-
-def test_a_send_in_progress_is_left_alone_until_its_lease_ends_then_taken_over(world):
-    assignment, _ = make_assignment(world.couple)
-    reminder = rows(assignment, response__partner__position="A", kind=Reminder.Kind.INVITATION).get()
-    started = timezone.now()
-    # A worker took the row and died inside the SMTP conversation.
-    Reminder.objects.filter(pk=reminder.pk).update(status=Reminder.Status.CLAIMED, claimed_at=started, attempts=1)
-    busy = reminders.send(reminder.pk, now=started + timedelta(seconds=1))
-    assert busy.status == "busy" and 0 < busy.retry_in <= reminders.send_lease().total_seconds()
-    assert reminders.sweep(now=started + timedelta(seconds=1)).released == 0
-    assert mail.outbox == []
-    assert reminders.send(reminder.pk, now=started + reminders.send_lease()).status == "sent"
-    assert len(mail.outbox) == 1
-    reminder.refresh_from_db()
-    assert reminder.attempts == 2
-
-
-def test_the_sweep_requeues_a_dead_senders_row_after_the_lease_and_never_a_sent_one(world):
-    assignment, _ = make_assignment(world.couple)
-    a, b = rows(assignment, kind=Reminder.Kind.INVITATION).order_by("response__partner__position")
-    long_ago = timezone.now() - timedelta(hours=1)
-    Reminder.objects.filter(pk=a.pk).update(status=Reminder.Status.CLAIMED, claimed_at=long_ago)
-    Reminder.objects.filter(pk=b.pk).update(status=Reminder.Status.SENT, claimed_at=long_ago, sent_at=long_ago)
-    result = reminders.sweep()
-    assert result.released == 1 and result.claimed == [a.pk]
-    assert Reminder.objects.get(pk=b.pk).status == Reminder.Status.SENT
-
-
-def test_a_queued_row_whose_message_was_lost_is_queued_again_after_the_queue_lease(world):
-    assignment, _ = make_assignment(world.couple)
-    invitations = rows(assignment, kind=Reminder.Kind.INVITATION)
-    now = timezone.now()
-    assert len(reminders.sweep(now=now).claimed) == 2
-    assert reminders.sweep(now=now + timedelta(minutes=1)).claimed == []
-    assert len(reminders.sweep(now=now + reminders.QUEUE_LEASE + timedelta(seconds=1)).claimed) == 2
-    assert invitations.filter(status=Reminder.Status.SCHEDULED).count() == 2
+    assert reminder.status == Reminder.Status.FAILED
+    assert reminder.last_error == f"the mail server could not be reached (gave up after {kind.max_attempts} tries)"
 
 
 def test_a_backlog_after_an_outage_sends_only_the_latest_due_reminder_per_partner(world):
     start = timezone.now() - timedelta(days=5, hours=12)
     assignment, _ = make_assignment(world.couple, now=start, days=7)
-    # The workers were down for five and a half days: the invitation and both reminders are due.
-    assert rows(assignment, due_at__lte=timezone.now()).count() == 6
+    mark_sent(rows(assignment, kind=Reminder.Kind.INVITATION), start)
+    # The beat was down for five and a half days: both reminders are due for each partner.
+    assert rows(assignment, status=Reminder.Status.SCHEDULED, due_at__lte=timezone.now()).count() == 4
     result = reminders.sweep()
     claimed = Reminder.objects.filter(pk__in=result.claimed)
     assert sorted(claimed.values_list("kind", flat=True)) == ["reminder_2", "reminder_2"]
-    assert result.skipped == 4
+    assert result.skipped == 2
     assert set(rows(assignment, status="skipped").values_list("last_error", flat=True)) == {
         "replaced by a later reminder"
     }
-    for pk in result.claimed:
-        reminders.send(pk)
+    outbox.run_now()
     assert len(mail.outbox) == 2
 
 
-def test_two_sweeps_at_once_claim_each_row_once(world, django_capture_on_commit_callbacks):
+def test_two_sweeps_at_once_queue_each_reminder_once(world, django_capture_on_commit_callbacks):
     assignment, _ = make_assignment(world.couple)
     now = timezone.now()
-    with django_capture_on_commit_callbacks() as enqueued:
-        first = reminders.sweep(now=now)
-        second = reminders.sweep(now=now)
+    mark_sent(rows(assignment, kind=Reminder.Kind.INVITATION), now - timedelta(days=1))
+    rows(assignment, kind=Reminder.Kind.REMINDER_1).update(due_at=now)
+    later = now + reminders.MIN_GAP
+    with django_capture_on_commit_callbacks():
+        first = reminders.sweep(now=later)
+        second = reminders.sweep(now=later)
     assert len(first.claimed) == 2 and second.claimed == []
-    assert len(enqueued) == 2
+    assert Job.objects.filter(kind="partner_email", reminder__kind=Reminder.Kind.REMINDER_1).count() == 2
 
 
 def test_an_automatic_reminder_right_after_a_manual_one_is_not_sent(world):
     now = timezone.now()
     assignment, _ = make_assignment(world.couple, now=now - timedelta(days=2, hours=1))
     response = assignment.responses.get(partner__position="A")
-    rows(assignment, kind=Reminder.Kind.INVITATION).update(status="sent", sent_at=now - timedelta(days=2))
-    manual = reminders.remind_now(response, now=now - timedelta(hours=2))
-    reminders.send(manual.pk, now=now - timedelta(hours=2))
+    mark_sent(rows(assignment, kind=Reminder.Kind.INVITATION), now - timedelta(days=2))
+    manual = remind_now(response, now=now - timedelta(hours=2))
+    send_now(manual, now=now - timedelta(hours=2))
     result = reminders.sweep(now=now)
     assert Reminder.objects.get(response=response, kind="reminder_1").last_error == (
         "another reminder went out less than 12 hours earlier"
@@ -387,6 +379,7 @@ def test_both_finished_e_mail_goes_to_the_counselor_exactly_once(world):
     assignment, _ = make_assignment(world.couple)
     for response in assignment.responses.all():
         submit(response)
+    assert Job.objects.filter(key=f"both-finished:{assignment.pk}").count() == 1
     results = [reminders.notify_counselor(assignment.pk, "both_finished") for _ in range(3)]
     assert results == ["sent", "not needed", "not needed"]
     (message,) = mail.outbox
@@ -399,10 +392,10 @@ def test_a_past_due_date_gives_the_counselor_one_overdue_e_mail_naming_who_is_un
     now = timezone.now()
     assignment, _ = make_assignment(world.couple, now=now - timedelta(days=8), days=7)
     submit(assignment.responses.get(partner__position="A"))
-    assert reminders.sweep(now=now).overdue_notices == [assignment.pk]
-    assert reminders.notify_counselor(assignment.pk, "overdue", now=now) == "sent"
+    overdue = Job.objects.get(key=f"overdue:{assignment.pk}")
+    assert overdue.due_at == assignment.due_at  # written at assign, due when the assessment is
+    outbox.run_now(now=now, kind="counselor_notice")
     assert reminders.notify_counselor(assignment.pk, "overdue", now=now) == "not needed"
-    assert reminders.sweep(now=now + timedelta(minutes=10)).overdue_notices == []
     (message,) = [m for m in mail.outbox if m.to == ["owner@riverside.example"]]
     assert "Not finished yet: Jordan." in message.body
     assert Assignment.objects.overdue(now).filter(pk=assignment.pk).exists()
@@ -425,14 +418,14 @@ def test_remind_now_is_refused_within_twelve_hours_and_for_a_finished_partner(wo
     now = timezone.now()
     assignment, _ = make_assignment(world.couple, now=now)
     a, b = assignment.responses.order_by("partner__position")
-    first = reminders.remind_now(a, now=now)
+    first = remind_now(a, now=now)
     assert (first.kind, first.sequence) == ("manual", 1)
-    with pytest.raises(reminders.RefusedError, match="Taylor was reminded less than 12 hours ago"):
-        reminders.remind_now(a, now=now + timedelta(hours=11))
-    assert reminders.remind_now(a, now=now + timedelta(hours=12)).sequence == 2
+    with pytest.raises(RefusedError, match="Taylor was reminded less than 12 hours ago"):
+        remind_now(a, now=now + timedelta(hours=11))
+    assert remind_now(a, now=now + timedelta(hours=12)).sequence == 2
     submit(b)
-    with pytest.raises(reminders.RefusedError, match="Jordan has already finished"):
-        reminders.remind_now(b, now=now)
+    with pytest.raises(RefusedError, match="Jordan has already finished"):
+        remind_now(b, now=now)
 
 
 def test_an_unsubscribe_token_names_one_partner_and_a_tampered_one_none(world):
@@ -443,27 +436,25 @@ def test_an_unsubscribe_token_names_one_partner_and_a_tampered_one_none(world):
     assert reminders.partner_for_unsubscribe("nonsense") is None
 
 
-# --- No long countdowns anywhere ----------------------------------------------------------
+# --- Nothing is scheduled through the broker ---------------------------------------------
 
 
-def test_the_code_schedules_no_countdown_or_eta_longer_than_five_minutes():
-    pattern = re.compile(r"\b(countdown|eta)\s*=\s*([^\n]+)")
-    found = []
-    for path in [*ROOT.glob("practice/**/*.py"), *ROOT.glob("clients/**/*.py"), *ROOT.glob("assessments/**/*.py")]:
-        for match in pattern.finditer(path.read_text()):
-            found.append((path.relative_to(ROOT).as_posix(), match.group(1), match.group(2).strip()))
-    for path, name, value in found:
-        if value.isdigit():
-            assert int(value) <= 300, (path, name, value)
-        else:
-            # Every computed countdown is capped by MAX_COUNTDOWN or comes from backoff(), itself capped.
-            assert "MAX_COUNTDOWN" in value or "backoff(" in value, (path, name, value)
-    assert reminders.MAX_COUNTDOWN <= 300
-    assert reminders.send_lease().total_seconds() <= 300
+def test_the_code_schedules_no_task_for_later_through_the_broker():
+    """Work for later is an outbox row; no task is sent with a countdown or an eta (Redis would lose it)."""
+    pattern = re.compile(r"\b(countdown|eta)\s*=")
+    found = [
+        path.relative_to(ROOT).as_posix()
+        for app in ("practice", "clients", "assessments", "connection_practice")
+        for path in ROOT.glob(f"{app}/**/*.py")
+        if pattern.search(path.read_text())
+    ]
+    assert found == []
 
 
 def test_a_second_couple_of_the_same_counselor_is_swept_independently(world):
     other = make_couple(world.owner, "Sam & Alex", ("Sam", "sam@example.com"), ("Alex", "alex@example.com"))
-    make_assignment(world.couple)
-    make_assignment(other)
-    assert len(reminders.sweep().claimed) == 4
+    now = timezone.now()
+    for assignment in (make_assignment(world.couple)[0], make_assignment(other)[0]):
+        mark_sent(rows(assignment, kind=Reminder.Kind.INVITATION), now - timedelta(days=1))
+        rows(assignment, kind=Reminder.Kind.REMINDER_1).update(due_at=now)
+    assert len(reminders.sweep(now=now).claimed) == 4

@@ -8,9 +8,10 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from assessments import reminders
-from assessments.models import Reminder, submit
-from practice.models import AuditEvent
+from assessments import comparison, reminders
+from assessments.models import Reminder
+from assessments.workflows import submit
+from practice.models import AuditEvent, Job
 from tests.conftest import client_for, make_assignment, page_text
 
 pytestmark = pytest.mark.smoke
@@ -35,18 +36,15 @@ def manual_rows(response):
 # --- Remind now -------------------------------------------------------------------------
 
 
-def test_counselor_reminds_a_partner_now_and_it_is_enqueued_on_commit_and_audited(
-    world, django_capture_on_commit_callbacks
-):
+def test_counselor_reminds_a_partner_now_and_it_is_queued_in_the_outbox_and_audited(world):
     assignment, _ = make_assignment(world.couple)
     taylor = response_of(assignment, "A")
-    with django_capture_on_commit_callbacks() as enqueued:
-        answer = client_for(world.owner).post(remind_url(taylor), follow=True)
+    answer = client_for(world.owner).post(remind_url(taylor), follow=True)
     assert answer.status_code == 200
     text = page_text(answer)
     assert "Reminder to Taylor" in text
-    assert manual_rows(taylor).count() == 1
-    assert len(enqueued) == 1
+    (manual,) = manual_rows(taylor)
+    assert manual.job.kind == "partner_email" and manual.job.status == Job.Status.PENDING
     assert AuditEvent.objects.filter(action="reminder.remind_now", object_id=str(taylor.pk)).count() == 1
 
 
@@ -176,10 +174,19 @@ def test_the_counselor_sees_that_a_partner_stopped_reminders_and_cannot_remind_t
 # --- The panel ------------------------------------------------------------------------------
 
 
+def loaded(couple, assignment):
+    """The administration as the couple page loads it, with its reminders panels."""
+    (one,) = comparison.administrations(couple, pk=assignment.pk)
+    one.couple = couple
+    one.reminder_panels = reminders.panels([one])[one.pk]
+    return one
+
+
 def render_panel(world, assignment, **extra):
     request = RequestFactory().get("/")
     request.user = world.owner
-    return render_to_string("assessments/_reminders_panel.html", {"assignment": assignment, **extra}, request=request)
+    context = {"assignment": loaded(world.couple, assignment), **extra}
+    return render_to_string("assessments/_reminders_panel.html", context, request=request)
 
 
 def test_the_panel_shows_per_partner_what_was_sent_what_is_scheduled_and_failures_in_words(world):
@@ -190,7 +197,7 @@ def test_the_panel_shows_per_partner_what_was_sent_what_is_scheduled_and_failure
     Reminder.objects.filter(response=b, kind="invitation").update(status="failed", last_error="address rejected")
     submit(a)
     text = render_panel(world, assignment)
-    assert "Reminder to Jordan failed: address rejected" in text
+    assert "A message to Jordan could not be delivered: address rejected" in text
     assert "Invitation sent" in text
     assert "Second reminder scheduled" in text  # Jordan's, still ahead
     assert "Second reminder" not in text.split("Jordan")[0]  # Taylor's, due after finishing: not listed
@@ -199,14 +206,14 @@ def test_the_panel_shows_per_partner_what_was_sent_what_is_scheduled_and_failure
     assert "Pause reminders" in text
 
 
-def test_the_panel_costs_two_queries_plus_the_couple(world, django_assert_num_queries):
+def test_the_panels_of_every_administration_cost_one_query(world, django_assert_num_queries):
     assignment, _ = make_assignment(world.couple)
-    from assessments.models import Assignment
-
-    fresh = Assignment.objects.select_related("couple__practice").get(pk=assignment.pk)
-    # 1. the responses with their partners, 2. every reminder of the assignment.
-    with django_assert_num_queries(2):
-        render_panel(world, fresh)
+    (fresh,) = comparison.administrations(world.couple, pk=assignment.pk)
+    fresh.couple = world.couple
+    # 1. every reminder of the administrations (with its outbox row); responses and partners came loaded.
+    with django_assert_num_queries(1):
+        panels = reminders.panels([fresh])
+    assert [p.partner.first_name for p in panels[fresh.pk]] == ["Taylor", "Jordan"]
 
 
 def test_the_panel_of_an_overdue_assessment_says_so(world):

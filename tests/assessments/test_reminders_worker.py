@@ -15,16 +15,17 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from assessments import reminders
-from assessments.models import Assignment, Reminder, submit
-from assessments.tasks import notify_both_finished, send_reminder, sweep_reminders
+from assessments.models import Assignment, Reminder
+from assessments.workflows import remind_now, submit
 from connection_practice.celery import app as celery_app
+from practice import outbox
+from practice.models import Job
 from tests.conftest import QUEUE, Worker, make_assignment, make_couple, wait_for
 
 pytestmark = pytest.mark.worker
 
-# A short mail timeout makes the send lease 5 s and the send task's hard time limit 3 s in workers;
-# a killed pool process is noticed after 2 s instead of 10.
+# A short mail timeout makes a mail job's lease 5 s (in the workers and in this process, which
+# dispatches as beat would); a killed pool process is noticed after 2 s instead of 10.
 WORKER_ENV = {
     "EMAIL_TIMEOUT": "1",
     "CELERY_WORKER_LOST_WAIT": "2",
@@ -102,36 +103,63 @@ def invitations(*assignments):
     )
 
 
-def settle(group, rows, expected_sent):
+def run_jobs(job_ids):
+    """What the dispatcher does after claiming rows: one run_jobs task for the batch."""
+    Job.objects.filter(pk__in=job_ids, status=Job.Status.PENDING).update(
+        status=Job.Status.QUEUED, claimed_at=timezone.now()
+    )
+    celery_app.send_task(outbox.RUN_TASK, args=[list(job_ids)])
+
+
+def beat(seconds=0.5):
+    """A beat of our own in a thread: dispatch every ``seconds`` until stopped."""
+    stop = threading.Event()
+
+    def loop():
+        try:
+            while not stop.is_set():
+                outbox.dispatch()
+                stop.wait(seconds)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return stop, thread
+
+
+def settle(group, rows, expected_sent, timeout=40):
     """Wait until the rows are sent and the queue is drained, then stop the workers (warm)."""
     query = Reminder.objects.filter(pk__in=[r.pk for r in rows], status=Reminder.Status.SENT)
-    done = wait_for(lambda: query.count() == expected_sent and queue_size() == 0, timeout=40)
+    done = wait_for(lambda: query.count() == expected_sent and queue_size() == 0, timeout=timeout)
     time.sleep(1)  # duplicates still executing finish (the warm shutdown below waits for them too)
     group.stop()
     assert done, group.output()
 
 
 @pytest.mark.smoke
-def test_a_send_task_delivered_twice_sends_each_reminder_once(couples, workers):
+def test_a_batch_delivered_twice_sends_each_reminder_once(couples, workers, settings):
+    settings.EMAIL_TIMEOUT = 1
     assignment, _ = make_assignment(couples[0])
     rows = invitations(assignment)
     workers.start(concurrency=2, MAIL_DELAY_SECONDS="0.5")
-    for row in rows:
-        send_reminder.delay(row.pk)
-        send_reminder.delay(row.pk)
+    jobs = [r.job_id for r in rows]
+    run_jobs(jobs)
+    celery_app.send_task(outbox.RUN_TASK, args=[jobs])  # the broker delivers the same batch again
     settle(workers, rows, 2)
     sent = workers.messages()
     assert sorted(to for to, _ in sent) == ["jordan@example.com", "taylor@example.com"]
     assert len({mid for _, mid in sent}) == 2
 
 
-def test_two_workers_racing_over_the_same_tasks_send_each_reminder_once(couples, workers):
+def test_two_workers_racing_over_the_same_batches_send_each_reminder_once(couples, workers):
     assignments = [make_assignment(c)[0] for c in couples]
     rows = invitations(*assignments)
     workers.start(count=2, concurrency=2, MAIL_DELAY_SECONDS="0.3")
-    for _ in range(3):
-        for row in rows:
-            send_reminder.delay(row.pk)
+    jobs = [r.job_id for r in rows]
+    run_jobs(jobs)
+    for _ in range(2):
+        celery_app.send_task(outbox.RUN_TASK, args=[jobs])
     settle(workers, rows, 4)
     assert sorted(to for to, _ in workers.messages()) == sorted(
         ["taylor@example.com", "jordan@example.com", "sam@example.com", "alex@example.com"]
@@ -139,50 +167,59 @@ def test_two_workers_racing_over_the_same_tasks_send_each_reminder_once(couples,
 
 
 @pytest.mark.smoke
-def test_two_beats_sweeping_at_the_same_moment_send_each_reminder_once(couples, workers):
+def test_two_dispatchers_at_the_same_moment_send_each_reminder_once(couples, workers):
     assignments = [make_assignment(c)[0] for c in couples]
     rows = invitations(*assignments)
     workers.start(concurrency=2)
     barrier = threading.Barrier(2)
     results = []
 
-    def beat():
+    def dispatcher():
         try:
             barrier.wait()
-            results.append(sweep_reminders.apply().get())
+            results.append(outbox.dispatch())
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=beat) for _ in range(2)]
+    threads = [threading.Thread(target=dispatcher) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sum(r["claimed"] for r in results) == 4
+    partner_jobs = {r.job_id for r in rows}
+    claimed = [pk for result in results for pk in result.claimed if pk in partner_jobs]
+    assert sorted(claimed) == sorted(partner_jobs)  # each handed out by exactly one of them
     settle(workers, rows, 4)
     assert len(workers.messages()) == 4
 
 
 @pytest.mark.smoke
-def test_a_worker_killed_in_the_middle_of_a_send_is_taken_over_and_the_reminder_goes_once(couples, workers):
+def test_a_worker_killed_in_the_middle_of_a_send_is_taken_over_and_the_reminder_goes_once(couples, workers, settings):
+    settings.EMAIL_TIMEOUT = 1  # this process dispatches: the same 5 s lease as the workers'
     assignment, _ = make_assignment(couples[0])
     row = invitations(assignment)[0]
+    Job.objects.exclude(pk=row.job_id).update(status=Job.Status.CANCELLED)  # Taylor's invitation only
     workers.flag.write_text("stall the next send")
     workers.start(count=2, concurrency=1)
-    send_reminder.delay(row.pk)
+    run_jobs([row.job_id])
     started = Path(str(workers.flag) + ".started")
     assert wait_for(lambda: started.exists() and started.read_text(), timeout=20), workers.output()
     os.kill(int(started.read_text()), signal.SIGKILL)  # the pool process inside the SMTP call
-    assert Reminder.objects.get(pk=row.pk).status == Reminder.Status.CLAIMED
-    settle(workers, [row], 1)
+    assert Job.objects.get(pk=row.job_id).status == Job.Status.RUNNING
+    stop, thread = beat()
+    try:
+        settle(workers, [row], 1)
+    finally:
+        stop.set()
+        thread.join()
     assert [to for to, _ in workers.messages()] == ["taylor@example.com"]
-    row.refresh_from_db()
-    assert row.attempts == 2  # the killed take and the one that took over
+    assert Job.objects.get(pk=row.job_id).attempts == 2  # the killed take and the one that took over
 
 
 @pytest.mark.smoke
 def test_both_partners_submitting_in_the_same_second_gives_the_counselor_one_e_mail(couples, workers):
     assignment, _ = make_assignment(couples[0])
+    Job.objects.filter(kind="partner_email").update(status=Job.Status.CANCELLED)  # only the notice matters here
     workers.start(concurrency=2)
     responses = list(assignment.responses.all())
     barrier = threading.Barrier(2)
@@ -199,7 +236,9 @@ def test_both_partners_submitting_in_the_same_second_gives_the_counselor_one_e_m
         thread.start()
     for thread in threads:
         thread.join()
-    notify_both_finished.delay(assignment.pk)  # and a stray duplicate on top
+    (notice,) = Job.objects.filter(kind="counselor_notice", key__startswith="both-finished:")
+    run_jobs([notice.pk])
+    celery_app.send_task(outbox.RUN_TASK, args=[[notice.pk]])  # and a stray duplicate on top
     flagged = Assignment.objects.filter(pk=assignment.pk, both_finished_notified_at__isnull=False)
     assert wait_for(lambda: flagged.exists() and len(workers.messages()) >= 1, timeout=30), workers.output()
     time.sleep(1)
@@ -209,40 +248,40 @@ def test_both_partners_submitting_in_the_same_second_gives_the_counselor_one_e_m
 
 
 @pytest.mark.smoke
-def test_a_rolled_back_transaction_enqueues_nothing(couples, workers):
+def test_a_rolled_back_transaction_leaves_no_work_and_no_nudge(couples, workers):
     before = queue_size()
     with pytest.raises(RuntimeError), transaction.atomic():
-        assignment, _ = make_assignment(couples[0], enqueue=True)
-        reminders.remind_now(assignment.responses.first())
+        assignment, _ = make_assignment(couples[0])
+        remind_now(assignment.responses.first())
         raise RuntimeError("the counselor's request failed half way")
     assert queue_size() == before
+    assert not Job.objects.exists() and not Reminder.objects.exists()
     with transaction.atomic():
-        make_assignment(couples[1], enqueue=True)
-    assert queue_size() == before + 2  # the same code, committed, does enqueue its two invitations
+        make_assignment(couples[1])
+    assert Job.objects.filter(kind="partner_email").count() == 2
+    assert queue_size() == before + 1  # committed: one nudge for the dispatcher, nothing else on the broker
 
 
 @pytest.mark.smoke
-def test_a_worker_sends_nothing_in_quiet_hours_and_everything_due_after_they_end(couples, workers):
+def test_a_worker_sends_nothing_in_quiet_hours_and_everything_due_once_they_end(couples, workers):
     practice = couples[0].practice
     now = timezone.localtime(timezone.now(), practice.tz)
-    # Quiet hours around the real present moment, so the worker's own clock is inside them.
+    # Quiet hours that end a few seconds from now, on the real clock the workers read too.
+    end = (now + timedelta(seconds=8)).replace(microsecond=0)
     practice.quiet_hours_start = (now - timedelta(hours=1)).time()
-    practice.quiet_hours_end = (now + timedelta(hours=1)).time()
+    practice.quiet_hours_end = end.time()
     practice.save()
     assignments = [make_assignment(c)[0] for c in couples]
     rows = invitations(*assignments)
+    assert {r.job.due_at for r in rows} == {end}  # written to go when the quiet hours end
     workers.start(concurrency=2)
-    assert reminders.sweep().claimed == []
-    for row in rows:
-        send_reminder.delay(row.pk)  # sent straight to the worker, as assign() does
-    queued = Reminder.objects.filter(pk__in=[r.pk for r in rows], status=Reminder.Status.SCHEDULED)
-    assert wait_for(lambda: queue_size() == 0, timeout=20)
-    time.sleep(1)
-    assert workers.messages() == [] and queued.count() == 4
-    # The morning comes: quiet hours now ended an hour ago.
-    practice.quiet_hours_start = (now - timedelta(hours=3)).time()
-    practice.quiet_hours_end = (now - timedelta(hours=1)).time()
-    practice.save()
-    assert len(reminders.sweep().claimed) == 4
-    settle(workers, rows, 4)
+    stop, thread = beat()
+    try:
+        time.sleep(max(0, (end - timezone.now()).total_seconds()) - 2)
+        assert workers.messages() == []
+        settle(workers, rows, 4)
+    finally:
+        stop.set()
+        thread.join()
     assert len(workers.messages()) == 4
+    assert all(r.sent_at >= end for r in Reminder.objects.filter(pk__in=[r.pk for r in rows]))

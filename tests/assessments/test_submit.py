@@ -8,10 +8,10 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from assessments import tasks
-from assessments.models import Answer, Assignment, Response, Score
+from assessments.models import Answer, Assignment, Response, SafetyAlert, Score
+from practice.models import Job
 from tests.assessments.answering_helpers import answer_everything, save, section_codes, start
-from tests.conftest import make_assignment, page_text
+from tests.conftest import deliver, make_assignment, page_text
 
 
 @pytest.fixture
@@ -151,15 +151,17 @@ def post_safety_section(client, values):
 
 
 @pytest.mark.smoke
-def test_concerning_safety_answers_show_support_at_once_with_a_quick_exit(partner, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks() as callbacks:
-        reply = post_safety_section(partner, {"SAF5": 3})
+def test_concerning_safety_answers_show_support_at_once_with_a_quick_exit(partner):
+    reply = post_safety_section(partner, {"SAF5": 3})
     assert reply["Location"] == reverse("assessments:support", args=[partner.response_id])
     text = page_text(partner.get(reply["Location"]))
     assert "Support is here if you need it" in text
     assert 'class="quick-exit" href="https://www.google.com/" rel="noreferrer"' in text
     assert Response.objects.get(pk=partner.response_id).safety_level == "concern"
-    assert len(callbacks) == 1  # the counselor's alert, enqueued on commit
+    # The counselor's alert, written with the answers that raise it, and its e-mail waiting in the outbox.
+    (alert,) = SafetyAlert.objects.filter(response_id=partner.response_id)
+    assert alert.level == "concern" and alert.is_open
+    assert Job.objects.filter(kind="safety_alert", payload={"alert": alert.pk}).count() == 1
 
 
 def test_calm_safety_answers_go_straight_on_to_the_review(partner):
@@ -177,28 +179,30 @@ def test_the_safety_section_always_offers_a_quick_exit(partner):
 
 def test_the_counselor_is_alerted_once_and_the_email_says_only_that_a_response_needs_attention(partner):
     post_safety_section(partner, {"SAF1": 3})
-    response = Response.objects.get(pk=partner.response_id)
-    assert tasks.notify_safety_alert(response.pk) == "sent"
-    assert tasks.notify_safety_alert(response.pk) == "already sent"
-    assert len(mail.outbox) == 1
-    message = mail.outbox[0]
+    post_safety_section(partner, {"SAF1": 3, "SAF2": 2})  # answered again: still one alert
+    deliver()
+    deliver()
+    counselor = partner.assignment.couple.counselor.email
+    (message,) = [m for m in mail.outbox if m.to == [counselor]]
+    assert SafetyAlert.objects.get(response_id=partner.response_id).notified_at is not None
     assert message.to == [partner.assignment.couple.counselor.email]
     assert message.subject == "Riverside Counseling: a response needs your attention"
     body = message.body + message.alternatives[0][0]
     assert "needs your attention" in body
-    assert reverse("assessments:couple", args=[partner.assignment.couple.pk]) in body
+    alert = SafetyAlert.objects.get(response_id=partner.response_id)
+    comparison = reverse("assessments:comparison", args=[partner.assignment.couple.pk, partner.assignment.pk])
+    assert f"{comparison}#alert-{alert.pk}" in body  # straight to the alert
     for secret in ("Taylor", "Jordan", "Taylor & Jordan", "urgent", "concern", "safety", "hit", "afraid"):
         assert secret.lower() not in (message.subject + body).lower()
 
 
-def test_a_safety_level_reached_only_at_submit_still_alerts(partner, django_capture_on_commit_callbacks):
+def test_a_safety_level_reached_only_at_submit_still_alerts(partner):
     answer_everything(partner, value=4, safety=1)
     # An answer that reached the database without passing the safety check (e.g. stored before).
     Answer.objects.filter(response_id=partner.response_id, item__code="SAF3").update(value=3)
-    with django_capture_on_commit_callbacks() as callbacks:
-        submit(partner)
+    submit(partner)
     assert Response.objects.get(pk=partner.response_id).safety_level == "urgent"
-    assert len(callbacks) >= 1
+    assert SafetyAlert.objects.get(response_id=partner.response_id).level == "urgent"
     score = Score.objects.get(response_id=partner.response_id)
     assert "safety" not in score.domains and not hasattr(score, "safety_level")
 
@@ -224,21 +228,24 @@ def test_a_partner_answers_everything_and_submits_with_plain_forms_only(partner)
 
 
 def test_a_concerning_safety_answer_saved_on_its_own_shows_support_at_once_and_alerts(
-    partner, django_capture_on_commit_callbacks, django_assert_max_num_queries
+    partner, django_assert_num_queries
 ):
     assert save(partner, "SAF7", 1, 1).status_code == 204  # "Never": nothing to show
     save(partner, "COM1", 4, 1)  # warm caches
-    # 1 session, 2 response, 3 upsert, 4 the safety answers, 5 the changed level.
-    with django_capture_on_commit_callbacks() as callbacks, django_assert_max_num_queries(5):
+    # 1 session, 2 response, 3 upsert, 4 the safety answers: a calm safety answer changes nothing else.
+    with django_assert_num_queries(4):
+        assert save(partner, "SAF6", 1, 1).status_code == 204
+    # The answer that raises the level, once: 5 the changed level, 6-9 the alert (read, savepoint,
+    # insert, release), 10-11 its two outbox rows (the e-mail, the escalation), one upsert each.
+    with django_assert_num_queries(11):
         reply = save(partner, "SAF5", 4, 1)
     assert reply.status_code == 200
     assert "Support is here if you need it" in page_text(reply)
     assert Response.objects.get(pk=partner.response_id).safety_level == "concern"
-    assert len(callbacks) == 1
-    # Leaving the section without "Save and continue" still leaves the counselor alerted.
-    with django_capture_on_commit_callbacks() as callbacks:
-        save(partner, "SAF5", 5, 2)
-    assert len(callbacks) == 0  # alerted once, not on every click
+    # Leaving the section without "Save and continue" still leaves the counselor alerted, once.
+    save(partner, "SAF5", 5, 2)
+    assert SafetyAlert.objects.filter(response_id=partner.response_id).count() == 1
+    assert Job.objects.filter(kind="safety_alert").count() == 1
 
 
 def test_the_safety_page_has_a_place_for_support_to_appear(partner):
@@ -260,7 +267,7 @@ def test_a_save_that_races_a_submit_cannot_land_after_it(partner):
 @pytest.mark.skipif("connection.vendor != 'postgresql'", reason="concurrency is proven on PostgreSQL")
 def test_saves_racing_a_submit_leave_a_score_that_matches_the_stored_answers(transactional_db, world):
     from assessments import scoring
-    from assessments.models import answers_of
+    from assessments.scores import answers_of
 
     assignment, tokens = make_assignment(world.couple)
     partner = start(tokens["A"])

@@ -6,7 +6,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from assessments.models import Answer, Assignment, Instrument, Response, submit
+from assessments.models import Answer, Assignment, Instrument, Response
+from assessments.workflows import submit
 from clients.models import Couple, Partner
 from tests.conftest import make_assignment
 

@@ -3,7 +3,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from assessments.models import Assignment, Response
+from assessments.models import Assignment, SafetyAlert
 from practice.models import AuditEvent
 from tests.clients.factories import answer, bulk_caseload, finished_assignment, visible_text
 from tests.conftest import client_for, make_assignment, make_couple
@@ -137,8 +137,9 @@ def test_safety_alert_is_at_the_top_for_the_counselor_and_marked_seen(world):
     page = visible_text(response)
     assert page.index("Safety alert — for you only") < page.index("Scores side by side")
     assert "Jordan: Urgent" in page
-    assert Response.objects.get(pk=responses["B"].pk).safety_alert_seen_at is not None
-    assert Response.objects.get(pk=responses["A"].pk).safety_alert_seen_at is None
+    alert = SafetyAlert.objects.get(response=responses["B"])
+    assert alert.first_viewed_at is not None and alert.acknowledged_at is None  # seen is not acknowledged
+    assert not SafetyAlert.objects.filter(response=responses["A"]).exists()
 
 
 def test_no_safety_alert_when_none_was_raised(world, finished):

@@ -27,8 +27,14 @@ def quiet_world(world):
 
 
 def mailed_to(worker, address):
-    """The e-mail files of the worker that mention ``address`` (a file may hold several messages)."""
-    return [path for path in worker.mails() if address in path.read_text(errors="replace")]
+    """The messages the worker wrote to ``address`` (a file holds every message of one batch)."""
+    messages = []
+    for path in worker.mails():
+        text = path.read_text(errors="replace")
+        for message in re.split(r"\n-{70,}\n", text):
+            if f"To: {address}" in message:
+                messages.append(message)
+    return messages
 
 
 @pytest.fixture
@@ -63,8 +69,8 @@ def test_counselor_adds_a_couple_assigns_the_assessment_and_both_partners_are_ma
 
     # The worker sends each partner a message carrying their own personal link.
     assert wait_for(lambda: mailed_to(worker, "avery@example.com") and mailed_to(worker, "sam@example.com"), 30)
-    avery = "".join(p.read_text() for p in mailed_to(worker, "avery@example.com"))
-    sam = "".join(p.read_text() for p in mailed_to(worker, "sam@example.com"))
+    avery = "".join(mailed_to(worker, "avery@example.com"))
+    sam = "".join(mailed_to(worker, "sam@example.com"))
     links = [re.findall(r"https?://\S+/a/[\w-]+/", text) for text in (avery, sam)]
     assert links[0] and links[1] and not set(links[0]) & set(links[1])
 

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from assessments.models import Answer, Instrument, submit
+from assessments.models import Answer, Instrument
+from assessments.workflows import submit
 from tests.conftest import make_assignment
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from clients.models import Couple
 from practice.models import AuditEvent, Invitation, Membership, User
-from tests.conftest import PASSWORD, client_for, make_couple, make_user, page_text
+from tests.conftest import PASSWORD, client_for, deliver, make_couple, make_user, page_text
 
 pytestmark = pytest.mark.smoke
 
@@ -19,7 +19,10 @@ NEW_PASSWORD = "a long and unusual passphrase"
 
 
 def invite(admin, email="newcomer@riverside.example", role="counselor"):
-    return client_for(admin).post(reverse("practice:invite"), {"email": email, "role": role})
+    """The admin invites someone; the worker then sends the e-mail (an outbox row until then)."""
+    response = client_for(admin).post(reverse("practice:invite"), {"email": email, "role": role})
+    deliver()
+    return response
 
 
 def link_path(mail):
@@ -104,6 +107,15 @@ def test_a_new_invitation_replaces_the_earlier_link(world, mailoutbox):
     invite(world.admin)
     assert Client().get(link_path(mailoutbox[0])).status_code == 410
     assert Client().get(link_path(mailoutbox[1])).status_code == 200
+
+
+def test_an_invitation_replaced_before_it_was_mailed_is_never_sent(world, mailoutbox):
+    client_for(world.admin).post(
+        reverse("practice:invite"), {"email": "newcomer@riverside.example", "role": "counselor"}
+    )
+    invite(world.admin)  # the second one replaces the first before any worker ran
+    (mail,) = mailoutbox
+    assert Client().get(link_path(mail)).status_code == 200
 
 
 @pytest.mark.parametrize("who", ["owner", "colleague"])

@@ -3,7 +3,7 @@ from django.test import Client
 from django.urls import reverse
 
 from practice.models import AuditEvent
-from tests.conftest import PASSWORD, client_for, page_text
+from tests.conftest import PASSWORD, client_for, deliver, page_text
 
 pytestmark = pytest.mark.smoke
 
@@ -50,7 +50,19 @@ def test_password_reset_page_is_public_and_does_not_reveal_accounts(world, mailo
     known = client.post(reverse("password_reset"), {"email": world.owner.email})
     unknown = client.post(reverse("password_reset"), {"email": "nobody@nowhere.example"})
     assert known["Location"] == unknown["Location"] == reverse("password_reset_done")
+    assert mailoutbox == []  # written by a worker, never inside the request
+    deliver()
     assert len(mailoutbox) == 1 and mailoutbox[0].to == [world.owner.email]
+
+
+def test_the_password_reset_link_is_built_from_site_url_not_the_requests_host(world, mailoutbox, settings):
+    settings.ALLOWED_HOSTS = ["testserver", "attacker.example"]
+    Client().post(reverse("password_reset"), {"email": world.owner.email}, headers={"host": "attacker.example"})
+    deliver()
+    (mail,) = mailoutbox
+    assert f"{settings.SITE_URL}/accounts/reset/" in mail.body and "attacker.example" not in mail.body
+    path = mail.body.split(settings.SITE_URL, 1)[1].split()[0]
+    assert Client().get(path, follow=True).status_code == 200
 
 
 def test_sign_out_ends_the_session(world):

@@ -6,7 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from assessments import scoring
-from assessments.models import Response, Score, compute_score
+from assessments.models import Response, Score
+from assessments.scores import compute_score
 
 FIELDS = ("connection_index", "attunement", "attunement_exact", "straightlined")
 

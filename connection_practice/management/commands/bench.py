@@ -16,12 +16,17 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connection
+from django.test import Client
 from django.test.utils import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from assessments.models import Answer, Reminder, Response, submit
+from assessments import exports, reminders
+from assessments.models import Answer, Reminder, Response
+from assessments.workflows import submit
 from connection_practice import bench
+from connection_practice.celery import app
+from practice import outbox
 
 
 class Command(BaseCommand):
@@ -91,8 +96,6 @@ class Command(BaseCommand):
 
     def save_answer(self, world, n):
         self.log("  measuring save_answer ...")
-        from django.test import Client
-
         client = Client()
         client.get(reverse("assessments:open_link", args=[world.open_token]))
         response = world.open_response
@@ -134,8 +137,6 @@ class Command(BaseCommand):
 
     def export(self, world):
         self.log("  measuring export_answers_csv ...")
-        from assessments import exports
-
         request = exports.ExportRequest(practice=world.practice, kind="answers").validate()
 
         def consume(limit=None):
@@ -157,16 +158,12 @@ class Command(BaseCommand):
 
     def sweep(self, world, spec):
         """Due reminders claimed and sent per second by one real worker process."""
-        from assessments import reminders
-
         count = bench.reminder_backlog(world, spec.reminders)
         self.log(f"  measuring reminder_sweep over {count} reminders with one worker ...")
         url = bench.database_url(connection.settings_dict)
         queue = f"bench-{os.getpid()}"
         mail = tempfile.mkdtemp(prefix="bench-mail-")
         env = {**os.environ, "DATABASE_URL": url, "CELERY_QUEUE": queue, "EMAIL_FILE_PATH": mail}
-        from connection_practice.celery import app
-
         app.conf.task_default_queue = queue
         worker = subprocess.Popen(  # noqa: S603
             [
@@ -203,6 +200,7 @@ class Command(BaseCommand):
                 # due rows and enqueues their sends for the worker.
                 if sent.filter(status=Reminder.Status.SCHEDULED).exists():
                     reminders.sweep()
+                outbox.dispatch()
                 done = sent.exclude(status__in=[Reminder.Status.SCHEDULED, Reminder.Status.CLAIMED]).count()
                 if done >= count:
                     break

@@ -8,9 +8,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from assessments.models import Answer, Assignment, Instrument, Reminder, assign, submit
+from assessments.models import Answer, Assignment, Instrument, Reminder, SafetyAlert
+from assessments.workflows import assign, submit
 from clients.models import Couple, Partner
-from practice.models import Membership, Practice, User
+from practice.models import Job, Membership, Practice, User
 
 PASSWORD = "connection-demo"  # noqa: S105 - the documented demo password
 STAFF = [
@@ -123,7 +124,6 @@ class Command(BaseCommand):
                 due_at=start + timedelta(days=due_after_days),
                 by=counselor,
                 now=start,
-                enqueue=False,
             )
             # Past reminders count as sent: the demo must not e-mail anyone on first start.
             Reminder.objects.filter(response__assignment=assignment, due_at__lte=now).update(
@@ -144,7 +144,14 @@ class Command(BaseCommand):
             Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.COMPLETED).update(
                 both_finished_notified_at=now
             )
-            assignment.responses.filter(submitted_at__isnull=False).update(safety_alert_sent_at=now)
+            # Nor re-send what the story's past already sent: the demo's outbox starts empty.
+            SafetyAlert.objects.filter(response__assignment=assignment).update(notified_at=now)
+            Job.objects.filter(practice=couple.practice, status=Job.Status.PENDING).update(
+                status=Job.Status.CANCELLED, finished_at=now
+            )
+            Reminder.objects.filter(response__assignment=assignment, status=Reminder.Status.CLAIMED).update(
+                status=Reminder.Status.SENT, sent_at=now, attempts=1
+            )
             return assignment
 
         if story == "invited":

@@ -1,0 +1,67 @@
+"""Every kind of background work the assessments app asks for, in one place: the outbox handlers.
+
+Workflows write the rows (practice.outbox.enqueue, in their own transaction); the dispatcher hands
+them to a worker, which calls the handler registered here for the row's kind. Each handler takes
+ids from the row and re-checks the world before acting, so a late or repeated run is harmless.
+
+| kind               | written by                          | does                                     |
+|--------------------|-------------------------------------|------------------------------------------|
+| partner_email      | assign, resend, remind now, sweep   | an invitation or reminder to one partner |
+| counselor_notice   | assign (overdue), submit (both)     | "both finished" / "past its due date"     |
+| safety_alert       | the answers that raise an alert     | the counselor's alert e-mail             |
+| safety_escalation  | the same, due after the practice's  | tells the admins an alert still waits    |
+|                    | escalation time                     |                                          |
+| export             | a large export                      | writes the file                          |
+"""
+
+from datetime import timedelta
+
+from practice import outbox
+
+from . import emails, export_jobs, reminders
+from .models import SafetyAlert
+
+
+@outbox.handler("partner_email", channel="mail", on_failure=reminders.failed)
+def partner_email(job, now):
+    reminders.deliver(job.payload["reminder"], attempts=job.attempts, now=now)
+
+
+@outbox.handler("counselor_notice", channel="mail")
+def counselor_notice(job, now):
+    reminders.notify_counselor(job.payload["assignment"], job.payload["what"], now=now)
+
+
+def _alert(job):
+    return (
+        SafetyAlert.objects.select_related(
+            "response__assignment__couple__counselor", "response__assignment__couple__practice"
+        )
+        .filter(pk=job.payload["alert"])
+        .first()
+    )
+
+
+@outbox.handler("safety_alert", channel="mail")
+def safety_alert(job, now):
+    """The counselor's e-mail. Marked delivered only once the mail server has taken it."""
+    alert = _alert(job)
+    if alert is None:
+        return  # the couple was deleted
+    emails.send_counselor_safety_alert(alert)
+    SafetyAlert.objects.filter(pk=alert.pk, notified_at__isnull=True).update(notified_at=now)
+
+
+@outbox.handler("safety_escalation", channel="mail")
+def safety_escalation(job, now):
+    """Once, if the alert is still unacknowledged when its time comes: the practice's admins hear of it."""
+    alert = _alert(job)
+    if alert is None or alert.acknowledged_at is not None or alert.escalated_at is not None:
+        return
+    emails.send_admin_alert_waiting(alert, alert.response.assignment.couple.practice.alert_escalation_hours)
+    SafetyAlert.objects.filter(pk=alert.pk, escalated_at__isnull=True).update(escalated_at=now)
+
+
+@outbox.handler("export", lease=timedelta(hours=2), max_attempts=3)
+def export(job, now):
+    export_jobs.build(job.payload["export_job"])

@@ -11,24 +11,22 @@ from tests.conftest import make_assignment
 
 pytestmark = pytest.mark.smoke
 
-SHIPPED = loader.INSTRUMENTS_DIR / "connection-v1.json"
 
-
-def shipped():
-    return json.loads(SHIPPED.read_text())
+def shipped(version=1):
+    return json.loads((loader.INSTRUMENTS_DIR / f"connection-v{version}.json").read_text())
 
 
 def write(directory, name, definition):
     (directory / name).write_text(json.dumps(definition))
 
 
-def test_the_shipped_instrument_is_loaded_by_migrate_and_reloading_is_idempotent(db):
+def test_the_shipped_instruments_are_loaded_by_migrate_and_reloading_is_idempotent(db):
     instrument = Instrument.current()
-    assert instrument.label == "connection-v1"
+    assert instrument.label == "connection-v2"
     count = instrument.items.count()
     loader.load_all()
     loader.load_all()
-    assert Instrument.objects.count() == 1 and Item.objects.count() == count == 55
+    assert Instrument.objects.count() == 2 and Item.objects.count() == 2 * count == 110
 
 
 def test_changing_a_published_items_text_fails_naming_the_item(db, tmp_path):
@@ -38,7 +36,7 @@ def test_changing_a_published_items_text_fails_naming_the_item(db, tmp_path):
     write(tmp_path, "connection-v1.json", definition)
     with pytest.raises(loader.InstrumentError, match=rf"{changed_id} \(text changed\)"):
         loader.load_all(tmp_path)
-    assert Item.objects.get(code=changed_id).text != "A new wording that was never published."
+    assert Item.objects.get(instrument__version=1, code=changed_id).text != "A new wording that was never published."
 
 
 def test_the_load_command_fails_loudly_with_the_same_message(db, tmp_path, monkeypatch):
@@ -61,22 +59,23 @@ def test_a_new_version_loads_beside_the_old_one_and_leaves_its_answers_and_score
     submit(response)
     before = Score.objects.get(response=response)
 
-    v2 = shipped()
-    v2["version"] = 2
-    v2["sections"][0]["items"][0]["text"] = "A clearer wording, published as a new version."
-    write(tmp_path, "connection-v1.json", shipped())
-    write(tmp_path, "connection-v2.json", v2)
+    v3 = shipped(2)
+    v3["version"] = 3
+    v3["sections"][0]["items"][0]["text"] = "A clearer wording, published as a new version."
+    write(tmp_path, "connection-v1.json", shipped(1))
+    write(tmp_path, "connection-v2.json", shipped(2))
+    write(tmp_path, "connection-v3.json", v3)
     loader.load_all(tmp_path)
 
-    assert Instrument.current().version == 2
+    assert Instrument.current().version == 3
     assignment.refresh_from_db()
-    assert assignment.instrument.version == 1
-    assert Answer.objects.filter(response=response, item__instrument__version=1).count() == len(old_items)
+    assert assignment.instrument.version == 2
+    assert Answer.objects.filter(response=response, item__instrument__version=2).count() == len(old_items)
     after = Score.objects.get(response=response)
     assert (after.domains, after.connection_index, after.instrument_version) == (
         before.domains,
         before.connection_index,
-        1,
+        2,
     )
 
 
@@ -129,11 +128,7 @@ def test_recompute_reports_a_tampered_score_and_repairs_it(db, settings, capsys)
     assert Score.objects.get(pk=score.pk).connection_index == score.connection_index
 
 
-def test_recompute_refuses_answers_to_another_versions_items(world, tmp_path):
-    v2 = shipped()
-    v2["version"] = 2
-    write(tmp_path, "connection-v2.json", v2)
-    loader.load_all(tmp_path)
+def test_recompute_refuses_answers_to_another_versions_items(world):
     assignment, _ = make_assignment(world.couple)  # assigned the current version: 2
     response = assignment.responses.get(partner__position="A")
     v1_item = Item.objects.get(instrument__version=1, code="COM1")
@@ -142,3 +137,41 @@ def test_recompute_refuses_answers_to_another_versions_items(world, tmp_path):
     response.save()
     with pytest.raises(CommandError, match="another instrument version: COM1"):
         call_command("recompute_scores")
+
+
+# --- Version 2 -----------------------------------------------------------------------
+
+
+def comparable_parts(definition):
+    """Everything of a definition but its item, section and intro wording and its dates."""
+    parts = copy.deepcopy(definition)
+    for key in ("version", "published", "language"):
+        parts.pop(key, None)
+    for section in parts["sections"]:
+        section.pop("intro")
+        for item in section["items"]:
+            item.pop("text")
+    return parts
+
+
+def test_version_two_rewords_only_know_your_partner_and_keeps_every_id_and_target():
+    v1, v2 = shipped(1), shipped(2)
+    assert (v2["version"], v2["published"]) == (2, "2026-12-01")
+    assert comparable_parts(v1) == comparable_parts(v2)
+    texts = {v: {i["id"]: i["text"] for s in d["sections"] for i in s["items"]} for v, d in ((1, v1), (2, v2))}
+    changed = sorted(code for code in texts[1] if texts[1][code] != texts[2][code])
+    assert changed == [f"KYP{n}" for n in range(1, 9)]
+    intros = {s["key"] for s1, s in zip(v1["sections"], v2["sections"], strict=True) if s1["intro"] != s["intro"]}
+    assert intros == {"know_your_partner"}
+
+
+def test_know_your_partner_items_speak_to_the_person_answering_about_their_partner():
+    section = next(s for s in shipped(2)["sections"] if s["key"] == "know_your_partner")
+    for item in section["items"]:
+        text = item["text"]
+        assert text.startswith("How much would your partner agree: ")
+        statement = text.removeprefix("How much would your partner agree: ")
+        # The person answering is "you"; the other partner is "your partner" or "they".
+        assert "you" in statement.split() or statement.startswith("you ")
+        assert not {"my", "me", "i", "we", "us", "our"} & set(statement.lower().rstrip(".").replace(",", "").split())
+    assert "“you” always means you" in section["intro"]

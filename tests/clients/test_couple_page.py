@@ -20,7 +20,7 @@ def test_couple_page_lists_every_administration_with_status_and_scores(world):
     finished_assignment(world.couple, levels=(3, 2), days_ago=60)
     make_assignment(world.couple)
     page = visible_text(client_for(world.owner).get(detail(world.couple)))
-    assert page.count("Connection Assessment v1 · assigned") == 2
+    assert page.count("Connection Assessment v2 · assigned") == 2
     assert "Both finished" in page and "Open" in page
     assert "Compare both partners" in page and "Download PDF" in page
     assert "taylor@example.com" in page and "jordan@example.com" in page
@@ -147,11 +147,11 @@ def test_reliable_change_compares_only_administrations_of_the_same_version(world
     from assessments.models import Instrument
 
     finished_assignment(world.couple, levels=(2, 2), days_ago=60)
-    version_2 = copy.deepcopy(Instrument.current().definition)
-    version_2["version"] = 2
-    loader.load_definition(version_2)
+    version_3 = copy.deepcopy(Instrument.current().definition)
+    version_3["version"] = 3
+    loader.load_definition(version_3)
     finished_assignment(world.couple, levels=(5, 5))
     page = visible_text(client_for(world.owner).get(detail(world.couple)))
-    assert "Connection Assessment v1" in page and "Connection Assessment v2" in page
+    assert "Connection Assessment v2" in page and "Connection Assessment v3" in page
     assert "latest against previous" not in page
     assert "Reliable improvement" not in page

@@ -6,7 +6,7 @@ from .models import Assignment, Instrument, Reminder
 @admin.register(Instrument)
 class InstrumentAdmin(admin.ModelAdmin):
     list_display = ["slug", "version", "title", "loaded_at"]
-    readonly_fields = ["slug", "version", "title", "definition", "checksum", "loaded_at"]
+    readonly_fields = ["slug", "version", "title", "definition", "checksum", "scoring_key", "loaded_at"]
 
 
 @admin.register(Assignment)

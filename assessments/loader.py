@@ -24,6 +24,27 @@ def checksum(definition):
     return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()
 
 
+def scoring_key(definition):
+    """A hash of everything a score depends on: equal keys mean the scores are comparable.
+
+    Covers the scored items (id, domain, reverse keying, scale range), the domains, the norms
+    and the scoring rules' version; leaves out wording, order, sections, remedies and unscored
+    items, which change no number. So a reworded version keeps its predecessor's key, and
+    reliable change can be computed across the two.
+    """
+    from . import scoring
+
+    items = sorted(
+        [r["code"], r["domain"], r["reverse_keyed"], r["scale_min"], r["scale_max"]]
+        for r in item_rows(definition)
+        if r["scored"]
+    )
+    domains = sorted([d["key"], d.get("kind", "")] for d in definition.get("domains", []))
+    norms = {k: [float(n["sd"]), float(n["alpha"])] for k, n in definition.get("norms", {}).items()}
+    basis = {"items": items, "domains": domains, "norms": norms, "scoring_version": scoring.SCORING_VERSION}
+    return checksum(basis)
+
+
 def item_rows(definition):
     """Flatten the file's sections into the Item fields, validating as we go."""
     scales = definition.get("scales") or {}
@@ -86,15 +107,26 @@ def load_definition(definition):
         raise InstrumentError(f"the definition needs a slug and a whole-number version ({exc})") from None
     rows = item_rows(definition)
     digest = checksum(definition)
+    key = scoring_key(definition)
     with transaction.atomic():
         existing = Instrument.objects.select_for_update().filter(slug=slug, version=version).first()
         if existing is None:
             instrument = Instrument.objects.create(
-                slug=slug, version=version, title=definition["title"], definition=definition, checksum=digest
+                slug=slug,
+                version=version,
+                title=definition["title"],
+                definition=definition,
+                checksum=digest,
+                scoring_key=key,
             )
             Item.objects.bulk_create(Item(instrument=instrument, **row) for row in rows)
             return instrument
         if existing.checksum == digest:
+            if existing.scoring_key != key:
+                # The file is unchanged, so the scoring rules' version moved (or the key is not
+                # yet filled): the key is derived, and every version's key moves together.
+                existing.scoring_key = key
+                existing.save(update_fields=["scoring_key"])
             return existing
         stored = {i.code: i for i in existing.items.all()}
         changed = []
@@ -126,8 +158,10 @@ def load_all(directory=INSTRUMENTS_DIR):
 
 
 def load_after_migrate(sender, using="default", **kwargs):
-    from .models import Instrument
+    from django.db.migrations.executor import MigrationExecutor
 
-    # Only once the assessments tables exist (a partial migrate to an earlier state skips it).
-    if Instrument._meta.db_table in connections[using].introspection.table_names():
+    # Only once every assessments migration is applied: a migrate to an earlier state lacks the
+    # columns and tables the loader writes, and skips loading.
+    executor = MigrationExecutor(connections[using])
+    if not executor.migration_plan(executor.loader.graph.leaf_nodes(sender.label)):
         load_all()

@@ -26,6 +26,12 @@ class Instrument(models.Model):
     title = models.CharField(max_length=200)
     definition = models.JSONField(help_text="The whole data file, as loaded.")
     checksum = models.CharField(max_length=64)
+    scoring_key = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="Hash of everything scoring depends on; versions with equal keys have comparable scores.",
+    )
     loaded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -55,6 +61,10 @@ class Instrument(models.Model):
     def item_specs(self, items=None):
         items = items if items is not None else self.items.all()
         return [i.spec() for i in items]
+
+    def scores_comparable_with(self, other):
+        """Whether scores of this version and ``other`` may be compared (same scoring key)."""
+        return scoring.same_scoring(self.scoring_key, other.scoring_key)
 
 
 class Item(models.Model):

@@ -74,16 +74,35 @@ def make_couple(
     return couple
 
 
-def make_assignment(couple, *, days=7, enqueue=False, now=None):
+def make_assignment(couple, *, days=7, enqueue=False, now=None, instrument=None):
     now = now or timezone.now()
     return assign(
         couple=couple,
-        instrument=Instrument.current(),
+        instrument=instrument or Instrument.current(),
         due_at=now + timedelta(days=days),
         by=couple.counselor,
         now=now,
         enqueue=enqueue,
     )
+
+
+def publish_version(version, change=None):
+    """Load a new version of the current instrument, changed by ``change(definition)`` if given."""
+    import copy
+
+    from assessments import loader
+
+    definition = copy.deepcopy(Instrument.current().definition)
+    definition["version"] = version
+    if change is not None:
+        change(definition)
+    return loader.load_definition(definition)
+
+
+def flip_first_item_keying(definition):
+    """A change that alters scoring: the first scored item becomes a warning sign (or stops being one)."""
+    item = definition["sections"][0]["items"][0]
+    item["reverse"] = not item["reverse"]
 
 
 def page_text(response):

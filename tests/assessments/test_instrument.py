@@ -5,9 +5,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from assessments import loader
+from assessments import loader, scoring
 from assessments.models import Answer, Instrument, Item, Score
-from tests.conftest import make_assignment
+from tests.conftest import flip_first_item_keying, make_assignment
 
 pytestmark = pytest.mark.smoke
 
@@ -139,7 +139,7 @@ def test_recompute_refuses_answers_to_another_versions_items(world):
         call_command("recompute_scores")
 
 
-# --- Version 2 -----------------------------------------------------------------------
+# --- Version 2 and the scoring key ------------------------------------------------------
 
 
 def comparable_parts(definition):
@@ -175,3 +175,47 @@ def test_know_your_partner_items_speak_to_the_person_answering_about_their_partn
         assert "you" in statement.split() or statement.startswith("you ")
         assert not {"my", "me", "i", "we", "us", "our"} & set(statement.lower().rstrip(".").replace(",", "").split())
     assert "“you” always means you" in section["intro"]
+
+
+def test_versions_that_differ_only_in_wording_share_a_scoring_key(db):
+    v1, v2 = Instrument.objects.get(version=1), Instrument.objects.get(version=2)
+    assert len(v1.scoring_key) == 64
+    assert v1.scoring_key == v2.scoring_key and v1.scores_comparable_with(v2)
+    assert v1.checksum != v2.checksum
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        flip_first_item_keying,
+        lambda d: d["sections"][0]["items"][0].update(domain="friendship"),
+        lambda d: d["sections"][0]["items"].pop(),
+        lambda d: d["norms"]["communication"].update(alpha=0.85),
+        lambda d: d["scales"]["agreement"].update(max=7),
+    ],
+    ids=["keying", "domain", "an item less", "norms", "scale"],
+)
+def test_a_version_whose_scoring_differs_gets_another_scoring_key(db, change):
+    definition = shipped(2)
+    definition["version"] = 3
+    change(definition)
+    v3 = loader.load_definition(definition)
+    assert v3.scoring_key != Instrument.objects.get(version=2).scoring_key
+    assert not v3.scores_comparable_with(Instrument.objects.get(version=2))
+
+
+def test_wording_order_and_remedies_leave_the_scoring_key_alone(db):
+    definition = shipped(2)
+    definition["version"] = 3
+    definition["sections"][0]["items"].reverse()
+    definition["sections"][0]["items"][0]["text"] = "Another wording of the same statement."
+    definition["remedies"]["tough_times"]["text"] = "Another remedy text."
+    assert loader.load_definition(definition).scoring_key == Instrument.objects.get(version=2).scoring_key
+
+
+def test_a_new_scoring_version_moves_every_versions_key_together(db, monkeypatch):
+    before = Instrument.objects.get(version=2).scoring_key
+    monkeypatch.setattr(scoring, "SCORING_VERSION", "2")
+    loader.load_all()
+    keys = set(Instrument.objects.values_list("scoring_key", flat=True))
+    assert len(keys) == 1 and before not in keys

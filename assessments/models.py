@@ -66,6 +66,12 @@ class Instrument(models.Model):
         """Whether scores of this version and ``other`` may be compared (same scoring key)."""
         return scoring.same_scoring(self.scoring_key, other.scoring_key)
 
+    def texts(self, language):
+        """The definition with ``language``'s texts laid over it; see `assessments.translations.texts`."""
+        from .translations import texts
+
+        return texts(self, language)
+
 
 class Item(models.Model):
     class Scale(models.TextChoices):
@@ -486,3 +492,29 @@ def send_invitation(response, *, now=None):
     )
     send_reminder.delay_on_commit(reminder.pk)
     return reminder
+
+
+class InstrumentTranslation(models.Model):
+    """One instrument version's texts in one language, loaded from <slug>-v<N>.<language>.json.
+
+    Part of the published version and as immutable: the loader refuses a changed text. Only the
+    status may move, as evidence about the translation accrues.
+    """
+
+    class Status(models.TextChoices):
+        NOT_VALIDATED = "translated, not yet validated", "Translated, not yet validated"
+        VALIDATED = "validated", "Validated"
+
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="translations")
+    language = models.CharField(max_length=16, help_text="A language code such as es or pt-br.")
+    status = models.CharField(max_length=40, choices=Status.choices)
+    definition = models.JSONField(help_text="The whole translation file, as loaded.")
+    checksum = models.CharField(max_length=64)
+    loaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["instrument", "language"], name="one_translation_per_language")]
+        ordering = ["instrument", "language"]
+
+    def __str__(self):
+        return f"{self.instrument.label}.{self.language}"

@@ -1,5 +1,6 @@
 import copy
 import json
+import re
 
 import pytest
 from django.core.management import call_command
@@ -175,6 +176,97 @@ def test_know_your_partner_items_speak_to_the_person_answering_about_their_partn
         assert "you" in statement.split() or statement.startswith("you ")
         assert not {"my", "me", "i", "we", "us", "our"} & set(statement.lower().rstrip(".").replace(",", "").split())
     assert "“you” always means you" in section["intro"]
+
+
+GENDERED_WORDS = {
+    "en": {
+        "he",
+        "she",
+        "him",
+        "her",
+        "his",
+        "hers",
+        "himself",
+        "herself",
+        "husband",
+        "wife",
+        "boyfriend",
+        "girlfriend",
+        "man",
+        "woman",
+        "men",
+        "women",
+        "boy",
+        "girl",
+        "mr",
+        "mrs",
+        "ms",
+    },
+    "es": {
+        "él",
+        "ella",
+        "ellos",
+        "ellas",
+        "esposo",
+        "esposa",
+        "marido",
+        "mujer",
+        "hombre",
+        "novio",
+        "novia",
+        "juntos",
+        "juntas",
+        "ambos",
+        "ambas",
+        "nosotros",
+        "nosotras",
+        "amigo",
+        "amiga",
+        "amigos",
+        "amigas",
+        "segura",
+        "seguro",
+        "sola",
+        "solos",
+        "solas",
+        "contento",
+        "contenta",
+        "cómodo",
+        "cómoda",
+        "dispuesto",
+        "dispuesta",
+        "molesto",
+        "molesta",
+        "enojado",
+        "enojada",
+        "abierto",
+        "abierta",
+        "comprendido",
+        "comprendida",
+        "conectado",
+        "conectada",
+        "asustado",
+        "asustada",
+        "consejero",
+        "consejera",
+    },
+}
+
+
+@pytest.mark.parametrize("name", ["connection-v2.json", "connection-v1.es.json", "connection-v2.es.json"])
+def test_the_current_wording_has_no_gendered_word_in_either_language(name):
+    document = json.loads((loader.INSTRUMENTS_DIR / name).read_text(encoding="utf-8"))
+    if "sections" in document and isinstance(document["sections"], list):
+        texts, words = loader.texts_of_instrument(document), GENDERED_WORDS["en"]
+    else:
+        texts, words = loader.texts_of_translation(document), GENDERED_WORDS["es"]
+    found = {
+        (path, word)
+        for path, text in texts.items()
+        for word in re.findall(r"[\wáéíóúñü]+", text.lower())
+        if word in words
+    }
+    assert not found
 
 
 def test_versions_that_differ_only_in_wording_share_a_scoring_key(db):

@@ -1,12 +1,18 @@
 from django.contrib import admin
 
-from .models import Assignment, Instrument, Reminder
+from .models import Assignment, Instrument, InstrumentTranslation, Reminder
 
 
 @admin.register(Instrument)
 class InstrumentAdmin(admin.ModelAdmin):
     list_display = ["slug", "version", "title", "loaded_at"]
-    readonly_fields = ["slug", "version", "title", "definition", "checksum", "loaded_at"]
+    readonly_fields = ["slug", "version", "title", "definition", "checksum", "scoring_key", "loaded_at"]
+
+
+@admin.register(InstrumentTranslation)
+class InstrumentTranslationAdmin(admin.ModelAdmin):
+    list_display = ["instrument", "language", "status", "loaded_at"]
+    readonly_fields = ["instrument", "language", "status", "definition", "checksum", "loaded_at"]
 
 
 @admin.register(Assignment)

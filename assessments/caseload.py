@@ -245,13 +245,14 @@ def attach_overview(couples, now=None):
         .annotate(
             partner_id=F("response__partner_id"),
             instrument_id=F("response__assignment__instrument_id"),
+            scoring_key=F("response__assignment__instrument__scoring_key"),
             rank=Window(
                 RowNumber(), partition_by=F("response__partner_id"), order_by=F("response__submitted_at").desc()
             ),
         )
         .filter(rank__lte=2)
         .order_by("partner_id", "rank")
-        .values("partner_id", "instrument_id", "instrument_version", "connection_index", "rank")
+        .values("partner_id", "instrument_id", "scoring_key", "connection_index", "rank")
     )
     scores = {}
     for row in ranked:
@@ -286,7 +287,7 @@ def _partner_overview(partner, response, scores, norms):
     index = change = label = None
     if scores:
         index = scores[0]["connection_index"]
-        if len(scores) == 2 and scores[0]["instrument_id"] == scores[1]["instrument_id"]:
+        if len(scores) == 2 and scoring.same_scoring(scores[0]["scoring_key"], scores[1]["scoring_key"]):
             before = scores[1]["connection_index"]
             if index is not None and before is not None:
                 change = index - before

@@ -40,7 +40,8 @@ EXPLAIN = {
         "the real answer (exact matches in brackets). Not part of any score."
     ),
     "change": (
-        "Reliable change compares a partner's latest score with their previous one on the same version. "
+        "Reliable change compares a partner's latest score with their previous one on a version scored the "
+        "same way. "
         "The Connection Index must move by about 13 points and a domain by about 25 before the change is "
         "larger than measurement error; smaller moves are within the normal ups and downs."
     ),
@@ -409,10 +410,11 @@ def trend(assignments):
 
 
 def latest_changes(assignments):
-    """Reliable change per partner between their two latest scored administrations of one version.
+    """Reliable change per partner between their two latest comparable scored administrations.
 
-    ``{"A": {key: {"before", "after", "label", "text"}}, "B": ...}``; a partner with fewer than two
-    scored administrations of the latest instrument version has no entry.
+    ``{"A": {key: {"before", "after", "label", "text"}}, "B": ...}``; comparable means the
+    instrument versions share a scoring key. A partner with no earlier administration comparable
+    with their latest one has no entry.
     """
     result = {}
     ordered = sorted(
@@ -432,12 +434,12 @@ def latest_changes(assignments):
         if not scored:
             continue
         latest_a, latest = scored[0]
-        # Scores are compared within one instrument version only: skip older versions.
-        same_version = [(a, s) for a, s in scored[1:] if a.instrument_id == latest_a.instrument_id]
-        if not same_version:
+        # Scores are compared only across versions that score identically (same scoring key):
+        # a reworded version counts, a version whose scoring differs is skipped.
+        comparable = [(a, s) for a, s in scored[1:] if a.instrument.scores_comparable_with(latest_a.instrument)]
+        if not comparable:
             continue
-        previous_a, previous = same_version[0]
-        scoring.require_same_version(latest.instrument_version, previous.instrument_version)
+        previous_a, previous = comparable[0]
         norms = latest_a.instrument.norms()
         changes = {}
         for key, norm in norms.items():

@@ -27,6 +27,12 @@ class Instrument(models.Model):
     title = models.CharField(max_length=200)
     definition = models.JSONField(help_text="The whole data file, as loaded.")
     checksum = models.CharField(max_length=64)
+    scoring_key = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="Hash of everything scoring depends on; versions with equal keys have comparable scores.",
+    )
     loaded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -56,6 +62,10 @@ class Instrument(models.Model):
     def item_specs(self, items=None):
         items = items if items is not None else self.items.all()
         return [i.spec() for i in items]
+
+    def scores_comparable_with(self, other):
+        """Whether scores of this version and ``other`` may be compared (same scoring key)."""
+        return scoring.same_scoring(self.scoring_key, other.scoring_key)
 
 
 class Item(models.Model):
@@ -395,3 +405,29 @@ class SafetyAlert(models.Model):
     @property
     def is_open(self):
         return self.acknowledged_at is None
+
+
+class InstrumentTranslation(models.Model):
+    """One instrument version's texts in one language, loaded from <slug>-v<N>.<language>.json.
+
+    Part of the published version and as immutable: the loader refuses a changed text. Only the
+    status may move, as evidence about the translation accrues.
+    """
+
+    class Status(models.TextChoices):
+        NOT_VALIDATED = "translated, not yet validated", "Translated, not yet validated"
+        VALIDATED = "validated", "Validated"
+
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="translations")
+    language = models.CharField(max_length=16, help_text="A language code such as es or pt-br.")
+    status = models.CharField(max_length=40, choices=Status.choices)
+    definition = models.JSONField(help_text="The whole translation file, as loaded.")
+    checksum = models.CharField(max_length=64)
+    loaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["instrument", "language"], name="one_translation_per_language")]
+        ordering = ["instrument", "language"]
+
+    def __str__(self):
+        return f"{self.instrument.label}.{self.language}"

@@ -114,7 +114,7 @@ Answers = Mapping[str, int | None]
 
 
 def items_from_instrument(instrument: Mapping[str, Any]) -> list[ItemSpec]:
-    """Build ``ItemSpec``s from a parsed instrument file (``connection-v1.json``), in file order."""
+    """Build ``ItemSpec``s from a parsed instrument file (``connection-v<N>.json``), in file order."""
     scales = instrument["scales"]
     specs = []
     for section in instrument["sections"]:
@@ -148,11 +148,23 @@ def remedies_from_instrument(instrument: Mapping[str, Any]) -> dict[str, list[st
 def require_same_version(*versions: object) -> None:
     """Raise ``ScoringError`` unless all instrument versions given are equal.
 
-    Call before comparing partners or administrations: scores from different
-    instrument versions are never compared.
+    Call before comparing the two partners of one administration, who always
+    answer the same version. Across administrations use ``same_scoring``.
     """
     if len(set(versions)) > 1:
         raise ScoringError(f"answers belong to different instrument versions: {versions!r}")
+
+
+def same_scoring(*keys: str) -> bool:
+    """True when every scoring key given is the same, known key.
+
+    A scoring key hashes everything a score depends on (scored items, their
+    domains, keying and scale range, the domains, the norms and
+    ``SCORING_VERSION``), so two instrument versions that differ only in
+    wording share it and their scores may be compared over time. An empty key
+    (not yet computed) is never comparable.
+    """
+    return bool(keys) and all(keys) and len(set(keys)) == 1
 
 
 # --- Single answers ----------------------------------------------------------------
@@ -631,8 +643,8 @@ def change_label(x1: float | None, x2: float | None, norms: Norms) -> str | None
     """``reliable_improvement`` if RCI >= 1.96, ``reliable_decline`` if <= -1.96, else
     ``no_reliable_change``; ``None`` if either score is missing.
 
-    Only for two administrations of the same instrument version
-    (``require_same_version``).
+    Only for two administrations whose instrument versions score identically
+    (``same_scoring``).
     """
     if x1 is None or x2 is None:
         return None

@@ -71,8 +71,9 @@ def practice_statistics(practice, start, end, *, now=None):
     """(rows per counselor, the practice's row) for assignments sent from start to end (dates).
 
     Change: every partner whose latest scored administration was submitted in the period and who
-    has an earlier scored one of the same instrument version; first and latest Connection Index
-    are averaged over those partners, and "improved" uses the reliable change index.
+    has an earlier scored one that scores identically (same scoring key); first and latest
+    Connection Index are averaged over those partners, and "improved" uses the reliable change
+    index.
     """
     now = now or timezone.now()
     since, until = period_bounds(practice, start, end)
@@ -125,18 +126,18 @@ def practice_statistics(practice, start, end, *, now=None):
         .values_list(
             "response__partner_id",
             "response__assignment__couple__counselor",
-            "instrument_version",
+            "response__assignment__instrument__scoring_key",
             "response__submitted_at",
             "connection_index",
         )
     )
-    for partner_id, counselor_id, version, submitted_at, index in scores:
-        history.setdefault(partner_id, []).append((counselor_id, version, submitted_at, index))
+    for partner_id, counselor_id, key, submitted_at, index in scores:
+        history.setdefault(partner_id, []).append((counselor_id, key, submitted_at, index))
     for entries in history.values():
-        counselor_id, version, submitted_at, latest = entries[-1]
+        counselor_id, key, submitted_at, latest = entries[-1]
         if submitted_at < since:
             continue
-        same = [e for e in entries if e[1] == version]
+        same = [e for e in entries if scoring.same_scoring(e[1], key)]
         if len(same) < 2:
             continue
         first = same[0][3]

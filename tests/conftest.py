@@ -1,5 +1,6 @@
 """Shared fixtures: practices, people and couples, signed-in clients, and a real Celery worker."""
 
+import copy
 import datetime
 import html
 import os
@@ -17,6 +18,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from assessments import loader
 from assessments.models import Instrument
 from assessments.workflows import assign
 from clients.models import Couple, Partner
@@ -76,17 +78,36 @@ def make_couple(
     return couple
 
 
-def make_assignment(couple, *, days=7, now=None):
-    """Assign the current instrument; its invitations wait in the outbox (no worker runs them here)."""
+def make_assignment(couple, *, days=7, now=None, instrument=None):
+    """Assign an instrument (the current one by default); its invitations wait in the outbox."""
     now = now or timezone.now()
     return assign(
-        couple=couple, instrument=Instrument.current(), due_at=now + timedelta(days=days), by=couple.counselor, now=now
+        couple=couple,
+        instrument=instrument or Instrument.current(),
+        due_at=now + timedelta(days=days),
+        by=couple.counselor,
+        now=now,
     )
 
 
 def deliver(now=None):
     """Do every outbox job that is due, here in the test (what the dispatcher and a worker do)."""
     return outbox.run_now(now=now)
+
+
+def publish_version(version, change=None):
+    """Load a new version of the current instrument, changed by ``change(definition)`` if given."""
+    definition = copy.deepcopy(Instrument.current().definition)
+    definition["version"] = version
+    if change is not None:
+        change(definition)
+    return loader.load_definition(definition)
+
+
+def flip_first_item_keying(definition):
+    """A change that alters scoring: the first scored item becomes a warning sign (or stops being one)."""
+    item = definition["sections"][0]["items"][0]
+    item["reverse"] = not item["reverse"]
 
 
 def page_text(response):

@@ -66,7 +66,7 @@ def test_codebook_documents_the_safety_items(db, capsys):
 def test_codebook_json_carries_typed_values_and_the_version(db, capsys):
     call_command("codebook", "--format", "json")
     document = json.loads(capsys.readouterr().out)
-    assert document["version"] == 1 and document["columns"] == COLUMNS
+    assert document["version"] == 2 and document["columns"] == COLUMNS
     first = document["items"][0]
     assert first["item_id"] == "COM1" and first["scored"] is True and first["scale_max"] == 5
 
@@ -76,7 +76,7 @@ def test_practice_admin_downloads_the_same_codebook_and_it_is_audited(world, cap
     expected = capsys.readouterr().out
     response = client_for(world.admin).get(reverse("assessments:codebook"))
     assert response.status_code == 200
-    assert response["Content-Disposition"] == 'attachment; filename="connection-v1-codebook.csv"'
+    assert response["Content-Disposition"] == 'attachment; filename="connection-v2-codebook.csv"'
     assert response.content.decode() == expected
     assert AuditEvent.objects.filter(action="export.codebook", actor=world.admin).count() == 1
 

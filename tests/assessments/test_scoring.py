@@ -433,6 +433,13 @@ def test_answers_from_another_instrument_version_are_refused():
         scoring.require_same_version(1, 2)
 
 
+def test_scores_are_comparable_only_under_one_known_scoring_key():
+    assert scoring.same_scoring("a1", "a1")
+    assert not scoring.same_scoring("a1", "b2")
+    assert not scoring.same_scoring("", "")  # a key not yet computed proves nothing
+    assert not scoring.same_scoring()
+
+
 def test_norms_reject_impossible_values():
     with pytest.raises(ScoringError):
         Norms(sd=0, alpha=0.8)

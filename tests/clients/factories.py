@@ -42,10 +42,12 @@ def answer(response, *, level=4, overrides=None, consent=True, finish=True, upto
     return response
 
 
-def finished_assignment(couple, *, levels=(4, 3), overrides=(None, None), consent=(True, True), days_ago=0):
+def finished_assignment(
+    couple, *, levels=(4, 3), overrides=(None, None), consent=(True, True), days_ago=0, instrument=None
+):
     """An administration both partners finished; returns (assignment, {position: response})."""
     now = timezone.now() - timedelta(days=days_ago)
-    assignment, tokens = make_assignment(couple, now=now)
+    assignment, tokens = make_assignment(couple, now=now, instrument=instrument)
     responses = {r.partner.position: r for r in assignment.responses.select_related("partner")}
     for position, level, extra, agree in zip("AB", levels, overrides, consent, strict=True):
         answer(responses[position], level=level, overrides=extra, consent=agree, when=now + timedelta(hours=1))

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from clients.models import Couple
 from tests.clients.factories import answer, bulk_caseload, finished_assignment, visible_text
-from tests.conftest import client_for, make_assignment, make_couple, page_text
+from tests.conftest import client_for, flip_first_item_keying, make_assignment, make_couple, page_text, publish_version
 
 CASELOAD = reverse("assessments:caseload")
 
@@ -55,6 +55,25 @@ def test_caseload_shows_each_partners_status_due_date_index_and_change(busy, wor
     assert "Index 100" in page and "+50 · reliable improvement" in page
     assert "Safety alert" in page
     assert "Gone & Archived" not in page
+
+
+def test_caseload_shows_change_from_version_one_to_the_reworded_version_two(world):
+    from assessments.models import Instrument
+
+    finished_assignment(world.couple, levels=(2, 2), days_ago=60, instrument=Instrument.objects.get(version=1))
+    finished_assignment(world.couple, levels=(5, 4))
+    page = visible_text(client_for(world.owner).get(CASELOAD))
+    # Taylor 25 -> 100, Jordan 25 -> 75: both reliable improvements, though the versions differ.
+    assert "+75 · reliable improvement" in page and "+50 · reliable improvement" in page
+
+
+def test_caseload_shows_no_change_against_a_version_that_scores_differently(world):
+    finished_assignment(world.couple, levels=(2, 2), days_ago=60)
+    publish_version(3, flip_first_item_keying)
+    finished_assignment(world.couple, levels=(5, 4))
+    page = visible_text(client_for(world.owner).get(CASELOAD))
+    assert "Index 100" in page
+    assert "reliable improvement" not in page and "+75" not in page
 
 
 @pytest.mark.parametrize("who", ["colleague", "admin", "outsider", "outsider_admin"])

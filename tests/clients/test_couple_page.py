@@ -6,7 +6,7 @@ from django.urls import reverse
 from clients.models import Couple
 from practice.models import AuditEvent
 from tests.clients.factories import bulk_caseload, finished_assignment, visible_text
-from tests.conftest import client_for, make_assignment
+from tests.conftest import client_for, flip_first_item_keying, make_assignment, publish_version
 
 OTHERS = ["colleague", "admin", "outsider", "outsider_admin"]
 
@@ -20,7 +20,7 @@ def test_couple_page_lists_every_administration_with_status_and_scores(world):
     finished_assignment(world.couple, levels=(3, 2), days_ago=60)
     make_assignment(world.couple)
     page = visible_text(client_for(world.owner).get(detail(world.couple)))
-    assert page.count("Connection Assessment v1 · assigned") == 2
+    assert page.count("Connection Assessment v2 · assigned") == 2
     assert "Both finished" in page and "Open" in page
     assert "Compare both partners" in page and "Download PDF" in page
     assert "taylor@example.com" in page and "jordan@example.com" in page
@@ -140,18 +140,22 @@ def test_nobody_else_can_archive_a_couple(world, who):
     assert world.couple.status == Couple.Status.ACTIVE
 
 
-def test_reliable_change_compares_only_administrations_of_the_same_version(world):
-    import copy
-
-    from assessments import loader
+def test_reliable_change_is_computed_from_version_one_to_the_reworded_version_two(world):
     from assessments.models import Instrument
 
-    finished_assignment(world.couple, levels=(2, 2), days_ago=60)
-    version_2 = copy.deepcopy(Instrument.current().definition)
-    version_2["version"] = 2
-    loader.load_definition(version_2)
+    finished_assignment(world.couple, levels=(2, 2), days_ago=60, instrument=Instrument.objects.get(version=1))
     finished_assignment(world.couple, levels=(5, 5))
     page = visible_text(client_for(world.owner).get(detail(world.couple)))
     assert "Connection Assessment v1" in page and "Connection Assessment v2" in page
+    assert "Taylor: latest against previous Connection Index 25 → 100 (+75): Reliable improvement" in page
+    assert "Jordan: latest against previous Connection Index 25 → 100 (+75): Reliable improvement" in page
+
+
+def test_reliable_change_is_not_computed_against_a_version_that_scores_differently(world):
+    finished_assignment(world.couple, levels=(2, 2), days_ago=60)
+    publish_version(3, flip_first_item_keying)
+    finished_assignment(world.couple, levels=(5, 5))
+    page = visible_text(client_for(world.owner).get(detail(world.couple)))
+    assert "Connection Assessment v2" in page and "Connection Assessment v3" in page
     assert "latest against previous" not in page
     assert "Reliable improvement" not in page

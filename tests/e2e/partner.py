@@ -1,6 +1,6 @@
 """What a partner does in the browser, shared by the journeys."""
 
-PAGES = 11  # sections of connection-v1, one page each
+PAGES = 11  # sections of the current instrument, one page each
 SAVED = "[data-autosave-status][data-state=saved]"
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from assessments.models import Answer, Instrument
+from assessments.models import Answer
 from assessments.workflows import submit
 from tests.conftest import make_assignment
 
@@ -14,7 +14,7 @@ from tests.conftest import make_assignment
 def answer_and_submit(response, *, level=4, skip=(), when=None):
     """Answer every item (reverse-keyed ones mirrored), leave `skip` as "prefer not to answer", submit."""
     when = when or timezone.now()
-    items = list(Instrument.current().items.all())
+    items = list(response.assignment.instrument.items.all())
     Answer.objects.bulk_create(
         Answer(
             response=response,

@@ -5,15 +5,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from assessments import stats
-from tests.conftest import client_for, make_assignment, make_couple, page_text
+from tests.conftest import client_for, flip_first_item_keying, make_assignment, make_couple, page_text, publish_version
 from tests.practice.export_helpers import answer_and_submit
 
 pytestmark = pytest.mark.smoke
 
 
-def administer(couple, *, days_ago, level, finish_after_days=None, due_days=7):
+def administer(couple, *, days_ago, level, finish_after_days=None, due_days=7, instrument=None):
     now = timezone.now()
-    assignment, _ = make_assignment(couple, now=now - timedelta(days=days_ago), days=due_days)
+    assignment, _ = make_assignment(couple, now=now - timedelta(days=days_ago), days=due_days, instrument=instrument)
     if finish_after_days is not None:
         when = now - timedelta(days=days_ago) + timedelta(days=finish_after_days)
         for response in assignment.responses.all():
@@ -54,6 +54,24 @@ def test_a_period_before_the_second_administration_shows_no_change(scenario):
     today = timezone.localdate()
     rows, total = stats.practice_statistics(scenario.practice, today - timedelta(days=70), today - timedelta(days=30))
     assert total.sent == 1 and total.partners_compared == 0 and total.median_days == pytest.approx(1.0, abs=0.01)
+
+
+def test_change_is_counted_from_version_one_to_the_reworded_version_two(world):
+    from assessments.models import Instrument
+
+    administer(world.couple, days_ago=60, level=2, finish_after_days=1, instrument=Instrument.objects.get(version=1))
+    administer(world.couple, days_ago=10, level=4, finish_after_days=3)
+    rows, total = stats.practice_statistics(world.practice, *period())
+    assert (total.partners_compared, total.ci_first_mean, total.ci_latest_mean) == (2, 25.0, 75.0)
+    assert total.improved_share == 100.0
+
+
+def test_change_is_not_counted_against_a_version_that_scores_differently(world):
+    administer(world.couple, days_ago=60, level=2, finish_after_days=1)
+    publish_version(3, flip_first_item_keying)
+    administer(world.couple, days_ago=10, level=4, finish_after_days=3)
+    rows, total = stats.practice_statistics(world.practice, *period())
+    assert total.completed == 1 and total.partners_compared == 0
 
 
 def test_statistics_page_draws_charts_and_shows_the_same_numbers_in_a_table(scenario, django_assert_num_queries):

@@ -10,5 +10,7 @@ class Command(BaseCommand):
         try:
             for instrument in load_all():
                 self.stdout.write(f"{instrument.label}: {instrument.items.count()} items")
+                for translation in instrument.translations.all():
+                    self.stdout.write(f"{translation}: {translation.status}")
         except InstrumentError as exc:
             raise CommandError(str(exc)) from None

@@ -19,7 +19,7 @@ from django.utils import timezone
 from clients.models import Couple, Partner
 
 from . import scoring
-from .models import Assignment, Instrument, Item, Response, Score
+from .models import Assignment, Instrument, Item, Response, SafetyAlert, Score
 
 PAGE_SIZE = 25
 MAX_PAGE = 100_000  # beyond any caseload; keeps a tampered page number inside the database's integers
@@ -98,6 +98,9 @@ def caseload_queryset(user, *, status="", q="", sort=DEFAULT_SORT, now=None):
         index_b=_latest_index("B"),
         safety_a=_latest_safety("A"),
         safety_b=_latest_safety("B"),
+        open_alert=Exists(
+            SafetyAlert.objects.filter(response__assignment__couple=OuterRef("pk"), acknowledged_at__isnull=True)
+        ),
     )
     couples = couples.annotate(
         # Least of two nullable values: each side falls back to the other so one missing score
@@ -113,32 +116,37 @@ def caseload_queryset(user, *, status="", q="", sort=DEFAULT_SORT, now=None):
             output_field=IntegerField(),
         ),
     )
+    # A couple with a safety alert not yet marked as seen is in every list, whatever the filter.
     if status == "archived":
-        couples = couples.filter(status=Couple.Status.ARCHIVED)
+        couples = couples.filter(Q(status=Couple.Status.ARCHIVED) | Q(open_alert=True))
     else:
-        couples = couples.filter(status=Couple.Status.ACTIVE)
+        couples = couples.filter(Q(status=Couple.Status.ACTIVE) | Q(open_alert=True))
     if status == "attention":
-        couples = couples.filter(Q(safety_raised=1) | Q(is_overdue=1) | Q(low_index__lt=scoring.BAND_ATTENTION))
+        couples = couples.filter(
+            Q(safety_raised=1) | Q(is_overdue=1) | Q(low_index__lt=scoring.BAND_ATTENTION) | Q(open_alert=True)
+        )
     elif status == "overdue":
-        couples = couples.filter(is_overdue=1)
+        couples = couples.filter(Q(is_overdue=1) | Q(open_alert=True))
     elif status == "waiting":
-        couples = couples.filter(current_status=OPEN)
+        couples = couples.filter(Q(current_status=OPEN) | Q(open_alert=True))
     elif status == "finished":
-        couples = couples.filter(current_status=Assignment.Status.COMPLETED)
+        couples = couples.filter(Q(current_status=Assignment.Status.COMPLETED) | Q(open_alert=True))
     q = (q or "").strip()
     if q:
         named = Partner.objects.filter(couple=OuterRef("pk")).filter(
             Q(first_name__icontains=q) | Q(last_name__icontains=q)
         )
         couples = couples.filter(Q(label__icontains=q) | Exists(named))
+    # Under every order, couples with a safety alert not yet marked as seen come first.
+    first = F("open_alert").desc()
     if sort == "activity":
         couples = couples.annotate(last_activity=_last_activity()).order_by(
-            F("last_activity").desc(nulls_last=True), "label", "pk"
+            first, F("last_activity").desc(nulls_last=True), "label", "pk"
         )
     elif sort == "index":
-        couples = couples.order_by(F("low_index").asc(nulls_last=True), "label", "pk")
+        couples = couples.order_by(first, F("low_index").asc(nulls_last=True), "label", "pk")
     else:
-        couples = couples.order_by(F("open_due").asc(nulls_last=True), "label", "pk")
+        couples = couples.order_by(first, F("open_due").asc(nulls_last=True), "label", "pk")
     return couples
 
 

@@ -10,11 +10,11 @@ gap flags, recommendations, reliable change) live there. Three readers:
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, OuterRef, Prefetch, Subquery
+from django.db.models import Count, Exists, OuterRef, Prefetch, Subquery
 from django.utils import timezone
 
 from . import loader, scoring
-from .models import Answer, Assignment, Item, Response, SafetyAlert
+from .models import Answer, Assignment, Item, Response, ResponseLink, SafetyAlert
 from .scores import answers_of
 
 # What each number means, in the words of docs/scoring.md, shown next to the number.
@@ -216,19 +216,54 @@ class Report:
             )
         ]
 
-    def mark_safety_seen(self, now=None):
-        """Record when the counselor first opened each raised safety alert (acknowledging is a separate act)."""
-        unseen = [s["alert"].pk for s in self.safety if s["alert"] is not None and s["alert"].first_viewed_at is None]
-        if unseen:
-            SafetyAlert.objects.filter(pk__in=unseen, first_viewed_at__isnull=True).update(
-                first_viewed_at=now or timezone.now()
-            )
-
     def category_counts(self):
         counts = dict.fromkeys(ITEM_CATEGORY_FILTERS, 0)
         for row in self.items:
             counts[row.category_key] += 1
         return counts
+
+
+def safety_entries(responses, answers, items, scales):
+    """For the counselor only: each response whose safety answers raised an alert (or whose level
+    calls for one), with its alert, level and safety answers in words. ``answers`` is
+    {response id: {item code: raw value}}."""
+    entries = []
+    for response in responses:
+        alert = alert_of(response)
+        if alert is None and response.safety_level not in RAISED:
+            continue
+        rows = [
+            (item.text, words(scales, item, answers.get(response.pk, {}).get(item.code)))
+            for item in items
+            if item.safety_code
+        ]
+        level = alert.level if alert is not None else response.safety_level
+        entries.append({"response": response, "alert": alert, "level": SAFETY_LABELS[level], "rows": rows})
+    return entries
+
+
+def safety_of(responses):
+    """``safety_entries`` for an administration still being answered (answers so far): one query."""
+    raised = [r for r in responses.values() if alert_of(r) is not None or r.safety_level in RAISED]
+    if not raised:
+        return []
+    instrument = raised[0].assignment.instrument
+    answers = {}
+    rows = Answer.objects.filter(response__in=raised, item__safety_code__gt="").values_list(
+        "response_id", "item__code", "value"
+    )
+    for response_id, code, value in rows:
+        answers.setdefault(response_id, {})[code] = value
+    return safety_entries(raised, answers, items_of(instrument), instrument.definition["scales"])
+
+
+def mark_safety_seen(entries, now=None):
+    """Record when the counselor first opened each safety alert (acknowledging is a separate act)."""
+    unseen = [e["alert"].pk for e in entries if e["alert"] is not None and e["alert"].first_viewed_at is None]
+    if unseen:
+        SafetyAlert.objects.filter(pk__in=unseen, first_viewed_at__isnull=True).update(
+            first_viewed_at=now or timezone.now()
+        )
 
 
 def words(scales, item, raw):
@@ -318,22 +353,7 @@ def build_report(assignment, responses):
                 b_scores.domains.get(scoring.PERSONAL_DOMAIN),
             )
         ]
-    safety = []
-    for response in (a, b):
-        if response.safety_level in RAISED:
-            rows = [
-                (item.text, words(scales, item, answers[response.pk].get(item.code)))
-                for item in items
-                if item.safety_code
-            ]
-            safety.append(
-                {
-                    "response": response,
-                    "alert": alert_of(response),
-                    "level": SAFETY_LABELS[response.safety_level],
-                    "rows": rows,
-                }
-            )
+    safety = safety_entries((a, b), answers, items, scales)
     return Report(
         assignment=assignment,
         a=a,
@@ -360,9 +380,10 @@ def administrations(couple, pk=None):
     count), then responses (with partner, score and answer count).
     """
     item_count = Item.objects.filter(instrument=OuterRef("instrument")).values("instrument").annotate(n=Count("pk"))
+    live_link = ResponseLink.objects.filter(response=OuterRef("pk"), revoked_at__isnull=True)
     responses = (
-        Response.objects.select_related("partner", "score")
-        .annotate(answered=Count("answers"))
+        Response.objects.select_related("partner", "score", "safety_alert")
+        .annotate(answered=Count("answers"), link_open=Exists(live_link))
         .order_by("partner__position")
     )
     assignments = couple.assignments.all() if pk is None else couple.assignments.filter(pk=pk)

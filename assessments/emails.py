@@ -5,6 +5,8 @@ worker killed after the mail server accepted it, docs/background-work.md) has th
 as the first and mail providers and clients can fold the two.
 """
 
+from email.utils import formataddr, parseaddr
+
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -18,23 +20,29 @@ def mail_domain():
     return mail.domain()
 
 
-def send(*, to, subject, template, context, headers=None):
+def send(*, to, subject, template, context, headers=None, from_email=None):
     """Render and send one e-mail; dates and times read in the practice's time zone (workers run in UTC)."""
     context = {**context, "site_url": settings.SITE_URL}
     practice = context.get("practice")
     with timezone.override(practice.tz if practice is not None else None):
         text = render_to_string(f"emails/{template}.txt", context)
         html = render_to_string(f"emails/{template}.html", context)
-    mail.send(to=to, subject=subject, text=text, html=html, headers=headers)
+    mail.send(to=to, subject=subject, text=text, html=html, headers=headers, from_email=from_email)
 
 
 def partner_subject(reminder):
+    """Neutral on purpose: whoever else reads the partner's mailbox learns only who wrote."""
     practice = reminder.response.assignment.couple.practice.name
     if reminder.kind == "invitation":
-        return f"{practice}: your Connection Assessment"
+        return f"A message from {practice}"
     if reminder.kind == "overdue":
-        return f"{practice}: your Connection Assessment is still open"
-    return f"{practice}: a reminder about your Connection Assessment"
+        return f"Still open: your questionnaire from {practice}"
+    return f"A reminder from {practice}"
+
+
+def practice_sender(practice):
+    """The From of a partner's e-mail: the practice's name, at the site's own address."""
+    return formataddr((mail.one_line(practice.name), parseaddr(settings.DEFAULT_FROM_EMAIL)[1]))
 
 
 def reminder_message_id(reminder):
@@ -60,6 +68,26 @@ def send_partner_reminder(reminder, token, unsubscribe):
             "unsubscribe_url": unsubscribe,
         },
         headers=headers,
+        from_email=practice_sender(practice),
+    )
+
+
+def send_partner_shared(response, token, sequence):
+    """ "Your counselor shared something with you", through the partner's own link; nothing more."""
+    assignment = response.assignment
+    practice = assignment.couple.practice
+    send(
+        to=response.partner.email,
+        subject=f"Something new from {practice.name}",
+        template="partner_shared",
+        context={
+            "partner": response.partner,
+            "practice": practice,
+            "counselor": assignment.couple.counselor,
+            "link": response.link_url(token),
+        },
+        headers={"Message-ID": f"<shared-{response.pk}-{sequence}@{mail_domain()}>"},
+        from_email=practice_sender(practice),
     )
 
 

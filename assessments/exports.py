@@ -367,8 +367,8 @@ CONTENT_TYPES = {"csv": CSV_CONTENT_TYPE, "xlsx": XLSX_CONTENT_TYPE}
 def couple_record(couple, *, include_safety):
     """Everything stored about one couple, as one JSON-ready dict (before the couple is deleted).
 
-    Safety answers and levels are included only for the couple's own counselor: safety answers
-    reach nobody else.
+    Safety answers and levels, and the counselor's notes, are included only for the couple's own
+    counselor: they reach nobody else.
     """
     partners = list(couple.partners.all())
     record = {
@@ -377,7 +377,7 @@ def couple_record(couple, *, include_safety):
             "label": couple.label,
             "status": couple.status,
             "counselor": couple.counselor.email,
-            "notes": couple.notes,
+            "notes": couple.notes if include_safety else None,
             "created_at": utc_iso(couple.created_at),
         },
         "partners": [

@@ -172,6 +172,12 @@ class ConfirmForm(forms.Form):
     """An empty form: the POST itself is the confirmation (a mail scanner's GET changes nothing)."""
 
 
+class ReleaseForm(forms.Form):
+    """Releasing while a safety alert waits needs this box ticked: the page names the risk first."""
+
+    confirm_risk = forms.BooleanField(required=False)
+
+
 class PauseForm(forms.Form):
     paused = forms.TypedChoiceField(choices=[("1", "Pause"), ("0", "Resume")], coerce=lambda v: v == "1")
     # The administration whose reminders panel an htmx request wants back.

@@ -11,6 +11,8 @@ ids from the row and re-checks the world before acting, so a late or repeated ru
 | safety_alert       | the answers that raise an alert     | the counselor's alert e-mail             |
 | safety_escalation  | the same, due after the practice's  | tells the admins an alert still waits    |
 |                    | escalation time                     |                                          |
+| partner_notice     | release of a summary or of results  | "your counselor shared something" to one |
+|                    |                                     | partner, through their own link          |
 | export             | a large export                      | writes the file                          |
 """
 
@@ -19,7 +21,7 @@ from datetime import timedelta
 from practice import outbox
 
 from . import emails, export_jobs, reminders
-from .models import SafetyAlert
+from .models import Response, SafetyAlert
 
 
 @outbox.handler("partner_email", channel="mail", on_failure=reminders.failed)
@@ -60,6 +62,22 @@ def safety_escalation(job, now):
         return
     emails.send_admin_alert_waiting(alert, alert.response.assignment.couple.practice.alert_escalation_hours)
     SafetyAlert.objects.filter(pk=alert.pk, escalated_at__isnull=True).update(escalated_at=now)
+
+
+@outbox.handler("partner_notice", channel="mail")
+def partner_notice(job, now):
+    """ "Your counselor shared something with you", only while the partner's link still opens."""
+    response = (
+        Response.objects.select_related("partner", "assignment__couple__practice", "assignment__couple__counselor")
+        .filter(pk=job.payload["response"])
+        .first()
+    )
+    if response is None or response.link_problem(now):
+        return  # the couple was deleted, or the link has closed: the counselor gives a new one first
+    token = response.live_token()
+    if token is None:
+        return  # the counselor ended this partner's access
+    emails.send_partner_shared(response, token, job.payload["sequence"])
 
 
 @outbox.handler("export", lease=timedelta(hours=2), max_attempts=3)

@@ -1,4 +1,5 @@
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -169,7 +170,26 @@ class Assignment(models.Model):
 
     @property
     def link_expires_at(self):
-        return self.due_at + timezone.timedelta(days=self.couple.practice.link_grace_days)
+        """When an open administration's links stop working: the due date plus the practice's grace."""
+        return self.due_at + timedelta(days=self.couple.practice.link_grace_days)
+
+    def release_refusal(self, responses):
+        """Why the couple summary cannot be released now, in words; "" when it can.
+
+        ``responses`` is ``comparison.responses_by_position(self)``.
+        """
+        waiting = [r.partner.first_name for r in responses.values() if r.submitted_at is None]
+        if len(responses) < 2 or waiting:
+            names = " and ".join(waiting) or "a partner"
+            return f"The summary can be released once both have finished; {names} is still answering."
+        refused = [r.partner.first_name for r in responses.values() if r.share_consent is not True]
+        if refused:
+            return f"{' and '.join(refused)} did not agree to share a summary, so it stays private."
+        return ""
+
+    def summary_is_shared(self, responses):
+        """May the partners see the couple summary now? Released, both finished, both (still) agree."""
+        return self.released_at is not None and not self.release_refusal(responses)
 
 
 def _random_seed():
@@ -199,6 +219,12 @@ class Response(models.Model):
     last_saved_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     safety_level = models.CharField(max_length=16, choices=Safety.choices, blank=True)
+    sharing_changed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the partner last changed their first choice about sharing."
+    )
+    results_released_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the counselor let this partner see their own results."
+    )
 
     objects = ResponseQuerySet.as_manager()
 
@@ -213,6 +239,36 @@ class Response(models.Model):
     @property
     def is_submitted(self):
         return self.submitted_at is not None
+
+    @property
+    def link_expires_at(self):
+        """When this partner's link stops opening anything: the due date plus the practice's grace while
+        open, a practice-set number of days after submitting once submitted."""
+        practice = self.assignment.couple.practice
+        if self.submitted_at is not None:
+            return self.submitted_at + timedelta(days=practice.closed_link_days)
+        return self.assignment.link_expires_at
+
+    def link_problem(self, now=None):
+        """Why this partner's link opens nothing now ("cancelled" or "expired"), or "" when it opens."""
+        if self.assignment.status == Assignment.Status.CANCELLED:
+            return "cancelled"
+        if (now or timezone.now()) > self.link_expires_at:
+            return "expired"
+        return ""
+
+    def answering_closed(self, now=None):
+        """Why no answer may change now ("submitted", "cancelled", "expired"), or "" while answering is open."""
+        if self.submitted_at is not None:
+            return "submitted"
+        return self.link_problem(now)
+
+    def may_see_results(self):
+        """Has this partner submitted, and (where the practice waits for the feedback session) been shown them?"""
+        if self.submitted_at is None:
+            return False
+        practice = self.assignment.couple.practice
+        return practice.results_visibility == practice.ResultsVisibility.AT_ONCE or self.results_released_at is not None
 
     @property
     def is_safety_raised(self):

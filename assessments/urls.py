@@ -16,6 +16,8 @@ urlpatterns = [
     path("respond/<int:response_id>/support/", partner.support, name="support"),
     path("couples/summary/<int:response_id>/", partner.shared_summary, name="shared_summary"),
     path("stop-reminders/<str:token>/", partner.unsubscribe, name="unsubscribe"),
+    path("leave/", partner.leave, name="exit"),
+    path("finished/", partner.finished, name="finished"),
     # The counselor's caseload, couple page and comparison.
     path("couples/", counselor.caseload, name="caseload"),
     path("couples/<int:pk>/", counselor.couple, name="couple"),
@@ -24,11 +26,19 @@ urlpatterns = [
         "couples/<int:pk>/assessments/<int:assignment_pk>/report.pdf", counselor.comparison_pdf, name="comparison_pdf"
     ),
     path("couples/<int:pk>/assessments/<int:assignment_pk>/release/", counselor.release, name="release"),
+    path("couples/<int:pk>/assessments/<int:assignment_pk>/withdraw/", counselor.withdraw, name="withdraw"),
+    path(
+        "couples/<int:pk>/assessments/<int:assignment_pk>/share-results/",
+        counselor.share_results,
+        name="share_results",
+    ),
+    path("alerts/<int:alert_pk>/acknowledge/", counselor.acknowledge_alert, name="acknowledge_alert"),
     # The counselor's actions on an administration.
     path("couples/<int:couple_pk>/assign/", counselor.assign, name="assign"),
     path("assignments/<int:assignment_pk>/cancel/", counselor.cancel, name="cancel"),
     path("responses/<int:response_pk>/resend/", counselor.resend, name="resend"),
     path("responses/<int:response_pk>/reissue/", counselor.reissue, name="reissue"),
+    path("responses/<int:response_pk>/end-access/", counselor.end_access, name="end_access"),
     path("reminders/responses/<int:response_pk>/remind-now/", counselor.remind_now, name="remind_now"),
     path("reminders/couples/<int:couple_pk>/pause/", counselor.pause_reminders, name="pause_reminders"),
     # The practice admin's reports.

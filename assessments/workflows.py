@@ -225,3 +225,78 @@ def submit(response, *, now=None):
                 now=now,
             )
     return True
+
+
+# --- After both finished: what the couple may see -------------------------------------------------
+
+
+def _notify_partners(responses, key, *, now):
+    """A discreet "your counselor shared something with you" to each partner, through their own link."""
+    for response in responses:
+        outbox.enqueue(
+            "partner_notice",
+            f"{key}:{response.pk}",
+            payload={"response": response.pk, "sequence": int(now.timestamp())},
+            practice=response.assignment.couple.practice,
+            now=now,
+        )
+
+
+def release_summary(assignment, responses, *, now=None):
+    """Share the couple summary (both finished, both agreed). Returns False when it was already shared.
+
+    ``responses`` is ``comparison.responses_by_position(assignment)``. Each partner is told, discreetly.
+    """
+    now = now or timezone.now()
+    if refusal := assignment.release_refusal(responses):
+        raise RefusedError(refusal)
+    with transaction.atomic():
+        if not Assignment.objects.filter(pk=assignment.pk, released_at__isnull=True).update(released_at=now):
+            return False
+        assignment.released_at = now
+        _notify_partners(responses.values(), f"shared-summary:{assignment.pk}:{int(now.timestamp())}", now=now)
+    return True
+
+
+def withdraw_summary(assignment):
+    """Stop sharing the couple summary (its page says nothing has been shared). False if it was not shared."""
+    withdrawn = Assignment.objects.filter(pk=assignment.pk, released_at__isnull=False).update(released_at=None)
+    assignment.released_at = None
+    return bool(withdrawn)
+
+
+def share_results(assignment, responses, *, now=None):
+    """Let each finished partner see their own results (a practice that shows them at the feedback
+    session). Returns the partners it changed anything for."""
+    now = now or timezone.now()
+    shared = []
+    with transaction.atomic():
+        for response in responses.values():
+            if response.submitted_at is None or response.results_released_at is not None:
+                continue
+            if Response.objects.filter(pk=response.pk, results_released_at__isnull=True).update(
+                results_released_at=now
+            ):
+                response.results_released_at = now
+                shared.append(response)
+        _notify_partners(shared, f"shared-results:{assignment.pk}", now=now)
+    return [r.partner for r in shared]
+
+
+def end_access(response, *, now=None):
+    """Close a partner's link at once, submitted or not: every session opened with it ends too.
+
+    Answers are kept; "Replace link" gives the partner a new one. Returns False when no link was open.
+    """
+    return bool(response.links.filter(revoked_at__isnull=True).update(revoked_at=now or timezone.now()))
+
+
+def acknowledge_alert(alert, *, by, now=None):
+    """The counselor has seen and taken charge of a safety alert. False when it was already acknowledged."""
+    now = now or timezone.now()
+    done = SafetyAlert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True).update(
+        acknowledged_at=now, acknowledged_by=by
+    )
+    if done:
+        alert.acknowledged_at, alert.acknowledged_by = now, by
+    return bool(done)

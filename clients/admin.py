@@ -12,4 +12,6 @@ class PartnerInline(admin.TabularInline):
 class CoupleAdmin(admin.ModelAdmin):
     list_display = ["label", "practice", "counselor", "status"]
     list_filter = ["practice", "status"]
+    # The notes are the counselor's alone ("visible to the counselor only"): not even an operator reads them here.
+    exclude = ["notes"]
     inlines = [PartnerInline]

@@ -269,9 +269,12 @@ SESSION_TOUCH_SECONDS = env_int("SESSION_TOUCH_SECONDS", 60)
 SESSION_ABSOLUTE_SECONDS = env_int("SESSION_ABSOLUTE_SECONDS", 12 * 60 * 60)
 # Seconds before the idle limit when a signed-in page warns (static/js/session.js).
 SESSION_WARNING_SECONDS = env_int("SESSION_WARNING_SECONDS", 5 * 60)
-# A partner's session reaches one response only; it idles out later than a staff session, since
-# a partner may put the phone down mid-section (every answer is saved the moment it is chosen).
-PARTNER_SESSION_IDLE_SECONDS = env_int("PARTNER_SESSION_IDLE_SECONDS", 2 * 60 * 60)
+# A partner's session reaches one response only. It idles out after 30 minutes, as a staff session
+# does: a phone left unlocked must not show the response for long, and every answer is on the
+# server already (opening the link again resumes where they were).
+PARTNER_SESSION_IDLE_SECONDS = env_int("PARTNER_SESSION_IDLE_SECONDS", 30 * 60)
+# Where a partner's quick exit goes when no practice is known (each practice sets its own).
+DEFAULT_QUICK_EXIT_URL = env_url("DEFAULT_QUICK_EXIT_URL", ("http", "https"), "https://www.weather.com/")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"

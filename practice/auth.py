@@ -2,13 +2,32 @@ from django.contrib.auth.backends import ModelBackend
 
 from .models import User
 
+# Facts every staff page shows about the signed-in person (say, how many safety alerts wait for
+# them), as {name: a function returning a query expression over the user}. Apps above this one
+# register theirs (so this layer never imports them); each becomes a subquery of the one query
+# that loads the user, so the header costs no query of its own.
+USER_ANNOTATIONS = {}
+
+
+def annotate_user(name):
+    """Register ``fn()``, returning an expression over User, as ``request.user.<name>`` on every request."""
+
+    def register(fn):
+        USER_ANNOTATIONS[name] = fn
+        return fn
+
+    return register
+
 
 class EmailBackend(ModelBackend):
-    """Django's backend, fetching the user's membership and practice in the same query."""
+    """Django's backend, fetching the user's membership, practice and header facts in one query."""
 
     def get_user(self, user_id):
+        users = User._default_manager.select_related("membership__practice")
+        if USER_ANNOTATIONS:
+            users = users.annotate(**{name: fn() for name, fn in USER_ANNOTATIONS.items()})
         try:
-            user = User._default_manager.select_related("membership__practice").get(pk=user_id)
+            user = users.get(pk=user_id)
         except User.DoesNotExist:
             return None
         return user if self.user_can_authenticate(user) else None

@@ -151,10 +151,18 @@ class PracticeSettingsForm(forms.ModelForm):
             "quiet_hours_start",
             "quiet_hours_end",
             "require_two_factor",
+            "closed_link_days",
+            "results_visibility",
+            "quick_exit_url",
+            "alert_escalation_hours",
         ]
         labels = {
             "default_due_days": "Default due period (days)",
             "link_grace_days": "Links keep working after the due date for (days)",
+            "closed_link_days": "After submitting, a partner's link opens their results for (days)",
+            "results_visibility": "Partners see their own results",
+            "quick_exit_url": "Quick exit opens this site",
+            "alert_escalation_hours": "Tell the practice's admins when a safety alert waits unseen for (hours)",
             "quiet_hours_start": "Quiet hours start (no e-mails from)",
             "quiet_hours_end": "Quiet hours end",
             "require_two_factor": "Staff must use two-factor sign-in",
@@ -172,6 +180,20 @@ class PracticeSettingsForm(forms.ModelForm):
         self.fields["reminder_overdue_notice"].initial = policy.get("overdue_notice", False)
         self.fields["default_due_days"].validators.append(_between(1, 90))
         self.fields["link_grace_days"].validators.append(_between(0, 90))
+        self.fields["closed_link_days"].validators.append(_between(0, 90))
+        self.fields["alert_escalation_hours"].validators.append(_between(1, 168))
+        self.fields[
+            "quick_exit_url"
+        ].help_text = (
+            "A neutral site (weather, news) that a partner's quick exit opens at once; it must start with https://."
+        )
+        self.fields["results_visibility"].widget = forms.RadioSelect(choices=Practice.ResultsVisibility.choices)
+
+    def clean_quick_exit_url(self):
+        url = self.cleaned_data["quick_exit_url"]
+        if not url.startswith("https://"):
+            raise forms.ValidationError("Choose a site that starts with https://, such as https://www.weather.com/.")
+        return url
 
     def clean_reminder_after_days(self):
         return _day_list(self.cleaned_data.get("reminder_after_days") or "")

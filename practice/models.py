@@ -76,6 +76,20 @@ class Practice(models.Model):
     alert_escalation_hours = models.PositiveSmallIntegerField(
         default=24, help_text="An unacknowledged safety alert is brought to the practice's admins after this long."
     )
+    closed_link_days = models.PositiveSmallIntegerField(
+        default=14, help_text="After a partner submits, their link opens their results for this many days."
+    )
+    quick_exit_url = models.URLField(
+        default="https://www.weather.com/", help_text="The neutral site a partner's quick exit opens."
+    )
+
+    class ResultsVisibility(models.TextChoices):
+        AT_ONCE = "at_once", "At once, when they submit"
+        AFTER_RELEASE = "after_release", "Only after their counselor shares them (at the feedback session)"
+
+    results_visibility = models.CharField(
+        max_length=16, choices=ResultsVisibility.choices, default=ResultsVisibility.AT_ONCE
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self):

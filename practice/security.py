@@ -57,6 +57,7 @@ def page_security(request):
     idle limits that static/js/session.js warns about."""
     return {
         "csp_nonce": getattr(request, "csp_nonce", ""),
+        "default_quick_exit_url": settings.DEFAULT_QUICK_EXIT_URL,
         "settings_session_idle": settings.SESSION_COOKIE_AGE,
         "settings_session_warning": settings.SESSION_WARNING_SECONDS,
     }

@@ -21,8 +21,8 @@ from practice.models import audit
 
 from .. import charts, comparison, reminders, workflows
 from ..caseload import attach_overview, caseload_queryset, page_of, progress
-from ..forms import AssignForm, CaseloadFilterForm, ItemCategoryForm, PauseForm
-from ..models import Assignment, Instrument, Reminder, Response
+from ..forms import AssignForm, CaseloadFilterForm, ItemCategoryForm, PauseForm, ReleaseForm
+from ..models import Assignment, Instrument, Reminder, Response, SafetyAlert
 
 
 def _own_assignment(request: StaffRequest, assignment_pk, couple_pk=None):
@@ -30,7 +30,9 @@ def _own_assignment(request: StaffRequest, assignment_pk, couple_pk=None):
     assignments = Assignment.objects.for_counselor(request.user).select_related("couple", "instrument")
     if couple_pk is not None:
         assignments = assignments.filter(couple__pk=couple_pk)
-    return get_object_or_404(assignments, pk=assignment_pk)
+    assignment = get_object_or_404(assignments, pk=assignment_pk)
+    assignment.couple.practice = request.practice  # the counselor's own practice: no query to read its settings
+    return assignment
 
 
 def _own_response(request: StaffRequest, response_pk):
@@ -99,13 +101,17 @@ def couple(request: StaffRequest, pk):
 
 
 def _comparison_context(assignment):
-    """The report and its charts, or None with the waiting context when someone is still answering."""
+    """The report and its charts, or None with the waiting context when someone is still answering.
+
+    Either way the context carries the administration's safety alerts, first and for the counselor only.
+    """
     responses = comparison.responses_by_position(assignment)
     if not comparison.both_finished(responses):
         return None, {
             "assignment": assignment,
             "couple": assignment.couple,
             "waiting": comparison.still_answering(responses),
+            "safety": comparison.safety_of(responses),
         }
     report = comparison.build_report(assignment, responses)
     names = {"A": report.a.partner.first_name, "B": report.b.partner.first_name}
@@ -113,10 +119,16 @@ def _comparison_context(assignment):
         "assignment": assignment,
         "couple": assignment.couple,
         "report": report,
+        "safety": report.safety,
         "names": names,
         "bars": charts.comparison_bars(report, names),
         "explain": comparison.EXPLAIN,
     }
+
+
+def _open_alerts(request: StaffRequest, couple):
+    """The couple's safety alerts the counselor has not acknowledged yet (any administration)."""
+    return SafetyAlert.objects.for_counselor(request.user).unacknowledged().filter(response__assignment__couple=couple)
 
 
 @member_required
@@ -124,11 +136,11 @@ def comparison_view(request: StaffRequest, pk, assignment_pk):
     """Both partners side by side for one administration, down to each statement."""
     assignment = _own_assignment(request, assignment_pk, couple_pk=pk)
     report, context = _comparison_context(assignment)
+    comparison.mark_safety_seen(context["safety"])
     if report is None:
         audit(request, "comparison.view", assignment, ready=False)
         return render(request, "clients/comparison_waiting.html", context)
     filters = ItemCategoryForm(request.GET).values()
-    report.mark_safety_seen()
     audit(request, "comparison.view", assignment, category=filters["category"])
     context.update(
         {
@@ -169,18 +181,17 @@ def comparison_pdf(request: StaffRequest, pk, assignment_pk):
 
 
 def _release_state(assignment, report):
-    """Whether the summary can be released, and if not, why (in words for the counselor)."""
-    if assignment.released_at is not None:
-        return {"released": True, "allowed": False, "reason": ""}
-    refused = [r.partner.first_name for r in (report.a, report.b) if r.share_consent is not True]
-    if refused:
-        names = " and ".join(refused)
-        return {
-            "released": False,
-            "allowed": False,
-            "reason": f"{names} did not agree to share a summary, so it cannot be released.",
-        }
-    return {"released": False, "allowed": True, "reason": ""}
+    """What the release card shows: shared or not, why not, changes of mind, results for the partners."""
+    responses = {"A": report.a, "B": report.b}
+    practice = assignment.couple.practice
+    return {
+        "released": assignment.released_at is not None,
+        "shared": assignment.summary_is_shared(responses),
+        "reason": assignment.release_refusal(responses),
+        "changed": [r for r in responses.values() if r.sharing_changed_at is not None],
+        "results_wait": practice.results_visibility == practice.ResultsVisibility.AFTER_RELEASE,
+        "results_waiting": [r.partner for r in responses.values() if not r.may_see_results()],
+    }
 
 
 @require_POST
@@ -190,21 +201,76 @@ def release(request: StaffRequest, pk, assignment_pk):
     assignment = _own_assignment(request, assignment_pk, couple_pk=pk)
     responses = comparison.responses_by_position(assignment)
     target = redirect("assessments:comparison", pk=pk, assignment_pk=assignment.pk)
-    if not comparison.both_finished(responses):
-        names = " and ".join(p.first_name for p in comparison.still_answering(responses))
-        messages.error(request, f"The summary can be released once both have finished; {names} is still answering.")
+    form = ReleaseForm(request.POST)
+    confirmed = form.is_valid() and form.cleaned_data["confirm_risk"]
+    open_alerts = list(_open_alerts(request, assignment.couple).select_related("response__partner"))
+    if open_alerts and not confirmed and not assignment.release_refusal(responses):
+        context = {"assignment": assignment, "couple": assignment.couple, "alerts": open_alerts}
+        return render(request, "assessments/release_confirm.html", context, status=409)
+    try:
+        with transaction.atomic():
+            released = workflows.release_summary(assignment, responses)
+            if released:
+                audit(request, "comparison.release", assignment, open_alerts=len(open_alerts))
+    except workflows.RefusedError as refused:
+        messages.error(request, str(refused))
         return target
-    refused = [r.partner.first_name for r in responses.values() if r.share_consent is not True]
-    if refused:
-        messages.error(request, f"{' and '.join(refused)} did not agree to share a summary, so it stays private.")
-        return target
-    released = Assignment.objects.filter(pk=assignment.pk, released_at__isnull=True).update(released_at=timezone.now())
     if released:
-        audit(request, "comparison.release", assignment)
-        messages.success(request, "The summary is released: each partner can now see it through their own link.")
+        messages.success(request, "The summary is shared: each partner can now see it through their own link.")
     else:
-        messages.info(request, "The summary was already released.")
+        messages.info(request, "The summary was already shared.")
     return target
+
+
+@require_POST
+@member_required
+def withdraw(request: StaffRequest, pk, assignment_pk):
+    """Stop sharing the summary; each partner's page then says nothing has been shared."""
+    assignment = _own_assignment(request, assignment_pk, couple_pk=pk)
+    with transaction.atomic():
+        if workflows.withdraw_summary(assignment):
+            audit(request, "comparison.withdraw", assignment)
+            messages.success(request, "The summary is no longer shared. Neither partner can open it now.")
+        else:
+            messages.info(request, "The summary was not shared, so nothing changed.")
+    return redirect("assessments:comparison", pk=pk, assignment_pk=assignment.pk)
+
+
+@require_POST
+@member_required
+def share_results(request: StaffRequest, pk, assignment_pk):
+    """Let each partner see their own results (practices that show them at the feedback session)."""
+    assignment = _own_assignment(request, assignment_pk, couple_pk=pk)
+    responses = comparison.responses_by_position(assignment)
+    with transaction.atomic():
+        partners = workflows.share_results(assignment, responses)
+        if partners:
+            audit(request, "response.results_shared", assignment, partners=[p.position for p in partners])
+    if partners:
+        names = " and ".join(p.first_name for p in partners)
+        messages.success(request, f"{names} can now see their own results through their own link.")
+    else:
+        messages.info(request, "Nothing changed: results are shared with each partner who has finished.")
+    return redirect("assessments:comparison", pk=pk, assignment_pk=assignment.pk)
+
+
+@require_POST
+@member_required
+def acknowledge_alert(request: StaffRequest, alert_pk):
+    """The counselor has seen a safety alert and takes it from here (audited; the caseload stops putting it first)."""
+    alert = get_object_or_404(
+        SafetyAlert.objects.for_counselor(request.user).select_related("response__assignment"), pk=alert_pk
+    )
+    assignment = alert.response.assignment
+    with transaction.atomic():
+        if workflows.acknowledge_alert(alert, by=request.user):
+            audit(request, "safety_alert.acknowledge", alert, level=alert.level)
+            messages.success(
+                request, "Marked as seen. The alert stays on this page; the caseload no longer puts it first."
+            )
+        else:
+            messages.info(request, "This alert was already marked as seen.")
+    return redirect("assessments:comparison", pk=assignment.couple_id, assignment_pk=assignment.pk)
 
 
 # --- Assigning, cancelling, links ------------------------------------------------------------------
@@ -303,6 +369,27 @@ def reissue(request: StaffRequest, response_pk):
             f"{response.partner.first_name}'s old link no longer works. A new link is on its way; "
             "every answer already given is kept.",
         )
+    return redirect("assessments:couple", pk=response.assignment.couple_id)
+
+
+@member_required
+@require_POST
+def end_access(request: StaffRequest, response_pk):
+    """Close a partner's link now, submitted or not (a phone in the wrong hands): their sessions end too."""
+    response = _own_response(request, response_pk)
+    with transaction.atomic():
+        ended = workflows.end_access(response)
+        if ended:
+            audit(request, "response.access_ended", response)
+    name = response.partner.first_name
+    if ended:
+        messages.success(
+            request,
+            f"{name}'s link no longer opens anything, on any device. Every answer is kept"
+            + ("; “Replace link” sends a new one." if response.submitted_at is None else "."),
+        )
+    else:
+        messages.info(request, f"{name}'s link was already closed.")
     return redirect("assessments:couple", pk=response.assignment.couple_id)
 
 

@@ -3,13 +3,15 @@
 import contextlib
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from practice.models import audit
@@ -17,7 +19,7 @@ from practice.tokens import hash_token
 
 from .. import answering, charts, comparison, reminders, scoring, workflows
 from ..forms import ConfirmForm, ConsentForm, SaveAnswerForm, SectionForm
-from ..models import Assignment, Response, ResponseLink
+from ..models import Response, ResponseLink
 
 SESSION_KEY = "partner_response_id"
 LINK_KEY = "partner_link_id"
@@ -56,7 +58,9 @@ def partner_response(request, response_id):
 
 
 def _link_problem(request, title, message, status):
-    return render(request, "assessments/link_problem.html", {"title": title, "message": message}, status=status)
+    # No response in the context, on purpose and explicitly (a missing name would log a lookup error).
+    context = {"title": title, "message": message, "response": None}
+    return render(request, "assessments/link_problem.html", context, status=status)
 
 
 def _not_your_link(request):
@@ -69,24 +73,35 @@ def _not_your_link(request):
     )
 
 
+# What a partner reads when their link no longer opens anything, by Response.link_problem().
+LINK_PROBLEMS = {
+    "cancelled": ("This link no longer opens", "Your counselor closed it. Every answer you gave is kept."),
+    "expired": ("This link has expired", None),
+    "revoked": ("This link no longer opens", None),
+}
+
+
+def _link_closed(request, reason, assignment):
+    title, message = LINK_PROBLEMS[reason]
+    return _link_problem(request, title, message or _new_link_hint(assignment), 410)
+
+
 def _closed(request, response):
-    """A problem page when the response can no longer be changed, else None."""
-    assignment = response.assignment
-    if response.submitted_at is not None:
+    """A problem page when no answer of the response may change now, else None."""
+    reason = response.answering_closed()
+    if reason == "submitted":
         return _link_problem(
             request, "You have already submitted", "Your answers are saved and can no longer be changed.", 409
         )
-    if assignment.status == Assignment.Status.CANCELLED:
-        return _link_problem(
-            request, "This assessment was cancelled", "Your counselor cancelled it. Your answers are kept.", 410
-        )
-    if timezone.now() > assignment.link_expires_at:
-        return _link_problem(request, "This link has expired", _new_link_hint(assignment), 410)
-    return None
+    return _link_closed(request, reason, response.assignment) if reason else None
 
 
 def partner_view(view):
-    """A partner page: no sign-in, scoped to the session's response, never cached by the browser."""
+    """A partner page: no sign-in, scoped to the session's response, never cached by the browser.
+
+    A link that has expired or was closed since the session began ends the session too: nothing
+    of the response opens after the counselor's (or the calendar's) "no more".
+    """
 
     @login_not_required
     @never_cache
@@ -95,6 +110,9 @@ def partner_view(view):
         response = partner_response(request, response_id)
         if response is None:
             return _not_your_link(request)
+        if problem := response.link_problem():
+            request.session.flush()
+            return _link_closed(request, problem, response.assignment)
         timezone.activate(response.assignment.couple.practice.tz)  # PracticeMiddleware deactivates it
         return view(request, response, *args, **kwargs)
 
@@ -110,11 +128,11 @@ def _ready(response):
     return None
 
 
-def _partner_audit(request, action, response, **detail):
+def _partner_audit(request, action, response, obj=None, **detail):
     audit(
         request,
         action,
-        response,
+        obj or response,
         practice=response.assignment.couple.practice,
         actor_label=f"partner {response.partner.position}",
         **detail,
@@ -149,14 +167,9 @@ def open_link(request, token):
             404,
         )
     assignment = link.response.assignment
-    if link.revoked_at is not None:
-        return _link_problem(request, "This link has been replaced", _new_link_hint(assignment), 410)
-    if assignment.status == assignment.Status.CANCELLED:
-        return _link_problem(
-            request, "This assessment was cancelled", "Your counselor cancelled it. Your answers are kept.", 410
-        )
-    if link.response.submitted_at is None and timezone.now() > assignment.link_expires_at:
-        return _link_problem(request, "This link has expired", _new_link_hint(assignment), 410)
+    problem = "revoked" if link.revoked_at is not None else link.response.link_problem()
+    if problem:
+        return _link_closed(request, problem, assignment)
     request.session.cycle_key()
     request.session[SESSION_KEY] = link.response.pk
     request.session[LINK_KEY] = link.pk
@@ -185,11 +198,18 @@ def consent(request, response):
     form = ConsentForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         now = timezone.now()
-        response.share_consent = form.cleaned_data["share_summary"]
+        choice = form.cleaned_data["share_summary"]
+        changed = response.share_consent is not None and response.share_consent != choice
+        response.share_consent = choice
         response.consented_at = response.consented_at or now
         response.started_at = response.started_at or now
-        response.save(update_fields=["share_consent", "consented_at", "started_at"])
-        _partner_audit(request, "response.consent", response, share_summary=response.share_consent)
+        # A change of mind is the counselor's to see (before releasing, and after: a withdrawn
+        # agreement hides a released summary again).
+        response.sharing_changed_at = now if changed else response.sharing_changed_at
+        response.save(update_fields=["share_consent", "consented_at", "started_at", "sharing_changed_at"])
+        _partner_audit(
+            request, "response.sharing_changed" if changed else "response.consent", response, share_summary=choice
+        )
         return redirect(_resume_url(response))
     status = 400 if form.errors else 200
     return render(request, "assessments/consent.html", {"response": response, "form": form}, status=status)
@@ -205,7 +225,7 @@ def _page_context(response, all_pages, page, form=None):
         "previous": all_pages[page.index - 2] if page.index > 1 else None,
         "next": all_pages[page.index] if page.index < len(all_pages) else None,
         "read_only": response.submitted_at is not None,
-        "expires_at": response.assignment.link_expires_at,
+        "expires_at": response.link_expires_at,
     }
 
 
@@ -214,12 +234,16 @@ def section(request, response, index):
     """One section per page. Radios autosave with JavaScript; "Save and continue" posts the page."""
     if not_ready := _ready(response):
         return not_ready
+    if response.submitted_at is not None:
+        # Once submitted, the partner's pages are their results and support only: no page shows
+        # their item answers again (least of all the safety section) to whoever holds the phone.
+        return redirect("assessments:results", response_id=response.pk)
     all_pages = answering.pages(response)
     if not 1 <= index <= len(all_pages):
         raise Http404("There is no such page in this assessment.")
     page = all_pages[index - 1]
     if request.method != "POST":
-        if response.submitted_at is None and (problem := _closed(request, response)):
+        if problem := _closed(request, response):
             return problem
         return render(request, "assessments/section.html", _page_context(response, all_pages, page))
     if problem := _closed(request, response):
@@ -271,11 +295,12 @@ def save_answer(request, response_id):
         return _save_refused("Not saved: please open your personal link again. Your earlier answers are kept.", 403)
     if response.identity_confirmed_at is None or response.consented_at is None:
         return _save_refused("Not saved: please start from your personal link.", 409)
-    if response.submitted_at is not None:
+    closed = response.answering_closed()
+    if closed == "submitted":
         return _save_refused("Not saved: you have already submitted, so answers can no longer change.", 409)
-    if response.assignment.status == Assignment.Status.CANCELLED:
-        return _save_refused("Not saved: your counselor cancelled this assessment. Your answers are kept.", 410)
-    if timezone.now() > response.assignment.link_expires_at:
+    if closed == "cancelled":
+        return _save_refused("Not saved: this link no longer opens. Every answer you gave is kept.", 410)
+    if closed == "expired":
         hint = _new_link_hint(response.assignment)
         return _save_refused(f"Not saved: this link has expired. {hint}", 410)
     form = SaveAnswerForm(request.POST, rules=answering.item_rules(response.assignment.instrument_id))
@@ -349,6 +374,10 @@ def results(request, response):
     """The partner's own scores, in plain words. Never the other partner's."""
     if response.submitted_at is None:
         return _ready(response) or redirect(_resume_url(response))
+    if not response.may_see_results():
+        # The practice shows results at the feedback session: nothing of them before then.
+        _partner_audit(request, "response.results_view", response, released=False)
+        return render(request, "assessments/results_waiting.html", {"response": response})
     score = getattr(response, "score", None)
     spec = answering.definition(response.assignment.instrument_id)
     rows = []
@@ -376,6 +405,7 @@ def results(request, response):
         "index_band_label": scoring.BAND_LABELS.get(scoring.band(index), ""),
         "band_note": scoring.BAND_NOTE,
         "needs_support": answering.needs_support(response),
+        "summary_shared": response.assignment.summary_is_shared(comparison.responses_by_position(response.assignment)),
     }
     return render(request, "assessments/results.html", context)
 
@@ -392,45 +422,20 @@ def support(request, response):
 # --- The summary a counselor released ---------------------------------------------------------------
 
 
-@login_not_required
-def shared_summary(request, response_id):
+@partner_view
+def shared_summary(request, response):
     """The released summary, seen by one partner through their own link: domain level only."""
-    response = partner_response(request, response_id)
-    if response is None:
-        return render(
-            request,
-            "assessments/link_problem.html",
-            {
-                "title": "Please open your personal link",
-                "message": "For your privacy this page opens only from the link in your e-mail.",
-            },
-            status=403,
-        )
     assignment = response.assignment
     responses = comparison.responses_by_position(assignment)
-    shared = (
-        assignment.released_at is not None
-        and comparison.both_finished(responses)
-        and all(r.share_consent is True for r in responses.values())
-    )
-    if not shared:
-        return render(
+    if not assignment.summary_is_shared(responses):
+        return _link_problem(
             request,
-            "assessments/link_problem.html",
-            {
-                "title": "No summary has been shared yet",
-                "message": "Your counselor shares a summary once you have both finished and both agreed to it.",
-            },
-            status=404,
+            "Nothing to show yet",
+            "Your counselor can share a summary once you have both finished and both agreed to it.",
+            404,
         )
     summary = comparison.shared_summary(assignment, responses)
-    audit(
-        request,
-        "summary.view",
-        assignment,
-        practice=assignment.couple.practice,
-        actor_label=f"partner {response.partner.position}",
-    )
+    _partner_audit(request, "summary.view", response, obj=assignment)
     return render(
         request,
         "clients/shared_summary.html",
@@ -441,6 +446,40 @@ def shared_summary(request, response_id):
             "explain": comparison.EXPLAIN["shared"],
         },
     )
+
+
+# --- Leaving -------------------------------------------------------------------------------------
+
+
+@login_not_required
+@csrf_exempt
+@require_POST
+def leave(request):
+    """Quick exit and "Finish for now": end the partner's session on the server, then go.
+
+    It works without a session (there is then nothing to end) and without a CSRF token, because
+    ending a visit must never fail; the worst a forged request can do is end someone's visit. A
+    quick exit lands on the practice's neutral site; "Finish for now" on a page that shows nothing.
+    """
+    target = settings.DEFAULT_QUICK_EXIT_URL
+    response_id = request.session.get(SESSION_KEY)
+    how = "finish" if request.POST.get("how") == "finish" else "quick"
+    if isinstance(response_id, int):
+        response = Response.objects.select_related("assignment__couple__practice", "partner").filter(pk=response_id)
+        if (found := response.first()) is not None:
+            target = found.assignment.couple.practice.quick_exit_url
+            _partner_audit(request, "response.visit_ended", found, how=how)
+    request.session.flush()
+    if how == "finish":
+        return redirect("assessments:finished")
+    return HttpResponseRedirect(target)
+
+
+@login_not_required
+@never_cache
+def finished(request):
+    """Where "Finish for now" lands: nothing of any response, ready to hand the device on."""
+    return render(request, "assessments/finished.html")
 
 
 # --- Stopping reminders (the link in every reminder e-mail) ---------------------------------------

@@ -242,7 +242,7 @@ def test_a_save_after_the_assessment_was_cancelled_is_refused(partner):
     save(partner, "COM1", 4, 1)
     Assignment.objects.filter(pk=partner.assignment.pk).update(status=Assignment.Status.CANCELLED)
     reply = save(partner, "COM1", 2, 2)
-    assert reply.status_code == 410 and "cancelled" in reply.content.decode()
+    assert reply.status_code == 410 and "no longer opens" in reply.content.decode()
     assert stored(partner.response_id, "COM1") == (4, 1)
 
 

@@ -114,7 +114,7 @@ def test_cancelling_stops_the_links_and_reminders_and_keeps_the_answers(world):
     assert not Reminder.objects.filter(response__assignment=assignment, status=Reminder.Status.SCHEDULED).exists()
     assert AuditEvent.objects.filter(action="assignment.cancel").count() == 1
     _, reply = open_link(tokens["A"])
-    assert reply.status_code == 410 and "This assessment was cancelled" in page_text(reply)
+    assert reply.status_code == 410 and "This link no longer opens" in page_text(reply)
     assert Answer.objects.filter(response__assignment=assignment).count() == 1
     again = client.post(reverse("assessments:cancel", args=[assignment.pk]), follow=True)
     assert "no longer open, so nothing changed" in page_text(again)
@@ -144,7 +144,7 @@ def test_reissuing_replaces_the_link_and_ends_its_session_but_keeps_the_answers(
     reply = client_for(world.owner).post(reverse("assessments:reissue", args=[response.pk]), follow=True)
     assert "Jordan's old link no longer works" in page_text(reply)
     _, old = open_link(tokens["B"])
-    assert old.status_code == 410 and "This link has been replaced" in page_text(old)
+    assert old.status_code == 410 and "This link no longer opens" in page_text(old)
     assert partner.get(reverse("assessments:welcome", args=[response.pk])).status_code == 403
     new_token = response.live_token()
     assert new_token != tokens["B"]
@@ -225,7 +225,8 @@ def test_the_invitation_names_the_practice_and_the_due_day_in_the_practices_time
     (message,) = [m for m in mail.outbox if m.to == ["taylor@example.com"]]
     html = message.alternatives[0][0]
     day = timezone.datetime.fromisoformat(due).strftime("%A %-d %B %Y")
-    assert message.subject == "Riverside Counseling: your Connection Assessment"
+    # The subject names the practice, never what the message is about (docs/answering.md).
+    assert message.subject == "A message from Riverside Counseling"
     for body in (message.body, html):
         assert day in body
         assert "Riverside Counseling" in body

@@ -199,12 +199,12 @@ def test_a_reminder_e_mail_has_text_and_html_practice_due_date_link_and_unsubscr
         assert f"{due:%A} {due.day} {due:%B %Y}" in body
         assert f"/a/{tokens['A']}/" in body
         assert "/stop-reminders/" in body
-    assert message.subject == "Riverside Counseling: a reminder about your Connection Assessment"
+    assert message.subject == "A reminder from Riverside Counseling"
     assert message.extra_headers["Message-ID"] == f"<reminder-{reminder.pk}-reminder_1-0@127.0.0.1>"
     assert "/stop-reminders/" in message.extra_headers["List-Unsubscribe"]
     assert "Jordan" not in message.body  # nothing about the other partner
     assert send_now(invitation).status == Reminder.Status.SENT
-    assert "/stop-reminders/" in mail.outbox[1].body and "has invited you" in mail.outbox[1].body
+    assert "/stop-reminders/" in mail.outbox[1].body and "has sent you a short questionnaire" in mail.outbox[1].body
 
 
 def test_the_same_reminder_delivered_twice_goes_out_once(world):

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from assessments.models import SafetyAlert
 from clients.models import Couple
 from tests.clients.factories import answer, bulk_caseload, finished_assignment, visible_text
 from tests.conftest import client_for, flip_first_item_keying, make_assignment, make_couple, page_text, publish_version
@@ -34,6 +35,11 @@ def busy(world):
     couples["safety"] = make_couple(owner, "Quiet & Alarm", a=("Sal", "sal@x.example"), b=("Sue", "sue@x.example"))
     safety, _ = make_assignment(couples["safety"], days=5)
     answer(safety.responses.get(partner__position="A"), overrides={"S1": 2})
+    # Seen and acknowledged: an open alert would put the couple first in every list
+    # (tests/assessments/test_hostile_partner.py), and these tests are about the ordinary order.
+    SafetyAlert.objects.filter(response__assignment=safety).update(
+        first_viewed_at=timezone.now(), acknowledged_at=timezone.now()
+    )
     couples["archived"] = make_couple(owner, "Gone & Archived", a=("Gil", "gil@x.example"), b=("Gus", "gus@x.example"))
     Couple.objects.filter(pk=couples["archived"].pk).update(status=Couple.Status.ARCHIVED)
     return couples

@@ -205,9 +205,9 @@ def release_url(assignment):
 @pytest.mark.smoke
 def test_counselor_releases_the_summary_when_both_agreed(world, finished):
     client = client_for(world.owner)
-    assert "Release the summary" in visible_text(client.get(comparison_url(finished)))
+    assert "Share the summary" in visible_text(client.get(comparison_url(finished)))
     response = client.post(release_url(finished), follow=True)
-    assert "The summary is released" in visible_text(response)
+    assert "The summary is shared" in visible_text(response)
     finished.refresh_from_db()
     assert finished.released_at is not None
     assert AuditEvent.objects.filter(action="comparison.release", object_id=str(finished.pk)).count() == 1
@@ -219,7 +219,7 @@ def test_releasing_twice_keeps_the_first_release(world, finished):
     finished.refresh_from_db()
     first = finished.released_at
     response = client.post(release_url(finished), follow=True)
-    assert "The summary was already released." in visible_text(response)
+    assert "The summary was already shared." in visible_text(response)
     finished.refresh_from_db()
     assert finished.released_at == first
     assert AuditEvent.objects.filter(action="comparison.release").count() == 1

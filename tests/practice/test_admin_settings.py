@@ -17,6 +17,10 @@ VALID = {
     "quiet_hours_start": "22:00",
     "quiet_hours_end": "07:30",
     "require_two_factor": "on",
+    "closed_link_days": "14",
+    "results_visibility": "at_once",
+    "quick_exit_url": "https://www.bbc.co.uk/weather",
+    "alert_escalation_hours": "24",
 }
 
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from assessments.models import ExportJob
+from assessments.models import ExportJob, SafetyAlert
 from assessments.reminders import unsubscribe_token
 from practice.models import Invitation, Job
 from tests.conftest import World, make_assignment, make_couple
@@ -73,6 +73,7 @@ ARG_SOURCES = {
     "token": "token_a",
     "uidb64": "owner_uidb64",
     "index": "0",
+    "alert_pk": "alert.pk",
 }
 
 # fmt: off
@@ -131,6 +132,12 @@ MATRIX = {
     "assessments:comparison":          ("GET",      "login  login  login  login  ok     deny   deny   deny   deny"),
     "assessments:comparison_pdf":      ("GET",      "login  login  login  login  ok     deny   deny   deny   deny"),
     "assessments:release":             ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
+    "assessments:withdraw":            ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
+    "assessments:share_results":       ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
+    "assessments:acknowledge_alert":   ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
+    "assessments:end_access":          ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
+    "assessments:exit":                ("POST",     "ok     ok     ok     ok     ok     ok     ok     ok     ok"),
+    "assessments:finished":            ("GET",      "ok     ok     ok     ok     ok     ok     ok     ok     ok"),
     "assessments:shared_summary":      ("GET",      "deny   deny   deny   deny   deny   deny   deny   deny   deny"),
     "assessments:open_link":           ("GET",      "ok     ok     ok     ok     ok     ok     ok     ok     ok"),
     "assessments:welcome":             ("GET",      "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
@@ -271,6 +278,7 @@ class MatrixWorld(World):
         # The invitations of the long-expired administration would be overdue work (no worker runs
         # here) and /readyz would rightly say so; this world is about permissions, not delivery.
         Job.objects.all().delete()
+        self.alert = SafetyAlert.objects.create(response=self.response_b, level="concern")
 
     def staff(self, party):
         return {

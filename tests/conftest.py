@@ -5,7 +5,6 @@ import datetime
 import html
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -24,8 +23,20 @@ from assessments.workflows import assign
 from clients.models import Couple, Partner
 from connection_practice.bench import database_url
 from connection_practice.celery import app as celery_app
+from connection_practice.celery import command as celery_command
 from practice import outbox
 from practice.models import Membership, Practice, User
+
+# The six couple domains as the codebook and the exports publish them: written out here, not
+# imported from the scoring code, so that renaming one in the code fails the tests.
+COUPLE_DOMAINS = (
+    "communication",
+    "safety_support",
+    "friendship",
+    "attention_effort",
+    "accountability_repair",
+    "affection_balance",
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
@@ -167,12 +178,7 @@ class Worker:
 
     def start(self):
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "connection_practice",
+            celery_command(
                 "worker",
                 "--loglevel",
                 "INFO",
@@ -187,7 +193,7 @@ class Worker:
                 "--without-mingle",
                 "-n",
                 f"{QUEUE}-{uuid.uuid4().hex[:6]}@%h",
-            ],
+            ),
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.PIPE,

@@ -25,6 +25,14 @@ from ..forms import AssignForm, CaseloadFilterForm, ItemCategoryForm, PauseForm,
 from ..models import Assignment, Instrument, Reminder, Response, SafetyAlert
 
 
+def _page_or_part(request, template, part, context):
+    """The whole page, or only its named partial for an htmx update (never for a history restore,
+    which needs the whole page back)."""
+    if request.htmx and not request.htmx.history_restore_request:
+        template = f"{template}#{part}"
+    return render(request, template, context)
+
+
 def _own_assignment(request: StaffRequest, assignment_pk, couple_pk=None):
     """An administration of one of the counselor's couples (reached through that couple's URL when given)."""
     assignments = Assignment.objects.for_counselor(request.user).select_related("couple", "instrument")
@@ -59,12 +67,7 @@ def caseload(request: StaffRequest):
         "couples": page.object_list,
         "filtered": bool(filters["status"] or filters["q"]),
     }
-    template = (
-        "clients/caseload.html#couple-list"
-        if request.htmx and not request.htmx.history_restore_request
-        else "clients/caseload.html"
-    )
-    return render(request, template, context)
+    return _page_or_part(request, "clients/caseload.html", "couple-list", context)
 
 
 @member_required
@@ -152,12 +155,7 @@ def comparison_view(request: StaffRequest, pk, assignment_pk):
             "release": _release_state(assignment, report),
         }
     )
-    template = (
-        "clients/comparison.html#items"
-        if request.htmx and not request.htmx.history_restore_request
-        else "clients/comparison.html"
-    )
-    return render(request, template, context)
+    return _page_or_part(request, "clients/comparison.html", "items", context)
 
 
 @member_required

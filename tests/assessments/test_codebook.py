@@ -8,19 +8,11 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from practice.models import AuditEvent
-from tests.conftest import client_for
+from tests.conftest import COUPLE_DOMAINS, client_for
 
 pytestmark = pytest.mark.smoke
 
 COLUMNS = ["item_id", "section", "domain", "reverse_keyed", "scored", "scale_min", "scale_max", "predicts_item", "text"]
-COUPLE_DOMAINS = [
-    "communication",
-    "safety_support",
-    "friendship",
-    "attention_effort",
-    "accountability_repair",
-    "affection_balance",
-]
 
 
 def codebook_rows(capsys, *args):

@@ -12,22 +12,13 @@ from django.utils import timezone
 
 from assessments.models import ExportJob
 from practice.models import AuditEvent, Job
-from tests.conftest import client_for, make_couple, page_text
+from tests.conftest import COUPLE_DOMAINS, client_for, make_couple, page_text
 from tests.practice.export_helpers import completed_assignment, read_csv, streamed
 
 pytestmark = pytest.mark.smoke
 
 ANSWERS = ["assignment_id", "couple_id", "partner", "instrument_version", "item_id", "value", "answered_at"]
-DOMAINS = [
-    "communication",
-    "safety_support",
-    "friendship",
-    "attention_effort",
-    "accountability_repair",
-    "affection_balance",
-    "outlook",
-    "personal_skills",
-]
+DOMAINS = [*COUPLE_DOMAINS, "outlook", "personal_skills"]
 SCORES = ["assignment_id", "couple_id", "partner", "instrument_version", "submitted_at", *DOMAINS]
 SCORES += ["connection_index", "attunement"]
 

@@ -12,17 +12,9 @@ import pytest
 from django.core.management import call_command
 
 from assessments.models import Response
+from tests.conftest import COUPLE_DOMAINS
 
 pytestmark = pytest.mark.smoke
-
-COUPLE_DOMAINS = (
-    "communication",
-    "safety_support",
-    "friendship",
-    "attention_effort",
-    "accountability_repair",
-    "affection_balance",
-)
 
 
 def read(path):

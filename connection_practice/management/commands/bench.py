@@ -8,7 +8,6 @@ object). See docs/performance.md for what the numbers mean.
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from assessments.models import Answer, Reminder, Response
 from assessments.workflows import submit
 from connection_practice import bench
 from connection_practice.celery import app
+from connection_practice.celery import command as celery_command
 from practice import outbox
 
 
@@ -166,12 +166,7 @@ class Command(BaseCommand):
         env = {**os.environ, "DATABASE_URL": url, "CELERY_QUEUE": queue, "EMAIL_FILE_PATH": mail}
         app.conf.task_default_queue = queue
         worker = subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "connection_practice",
+            celery_command(
                 "worker",
                 "-Q",
                 queue,
@@ -184,7 +179,7 @@ class Command(BaseCommand):
                 "--without-heartbeat",
                 "-n",
                 f"{queue}@%h",
-            ],
+            ),
             cwd=settings.BASE_DIR,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -10,21 +10,12 @@ import time
 
 from django.core.management.base import BaseCommand
 
+from connection_practice.celery import command as celery_command
+
 PROCESSES = {
     "web": [sys.executable, "manage.py", "runserver", "127.0.0.1:8000", "--noreload"],
-    "worker": [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "connection_practice",
-        "worker",
-        "--loglevel",
-        "WARNING",
-        "--concurrency",
-        "2",
-    ],
-    "beat": [sys.executable, "-m", "celery", "-A", "connection_practice", "beat", "--loglevel", "WARNING"],
+    "worker": celery_command("worker", "--loglevel", "WARNING", "--concurrency", "2"),
+    "beat": celery_command("beat", "--loglevel", "WARNING"),
 }
 
 

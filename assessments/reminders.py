@@ -131,12 +131,11 @@ def queue(reminder, *, now=None):
 
 def skip_open(reminders, reason):
     """Skip every reminder of ``reminders`` that has not gone out yet (waiting ones lose their job)."""
-    waiting = list(
-        reminders.filter(status=Reminder.Status.CLAIMED, job__status=Job.Status.PENDING).values_list("pk", flat=True)
-    )
-    outbox.cancel([f"reminder:{pk}" for pk in waiting])
+    # Handed to the outbox but not yet sent: cancel the job, then skip the reminder with the rest.
+    # A claimed reminder whose job is cancelled will never go out, so it is skipped either way.
+    outbox.cancel_jobs(Job.objects.filter(pk__in=reminders.filter(status=Reminder.Status.CLAIMED).values("job_id")))
     open_rows = reminders.filter(
-        Q(status=Reminder.Status.SCHEDULED) | Q(pk__in=waiting, status=Reminder.Status.CLAIMED)
+        Q(status=Reminder.Status.SCHEDULED) | Q(status=Reminder.Status.CLAIMED, job__status=Job.Status.CANCELLED)
     )
     return open_rows.update(status=Reminder.Status.SKIPPED, last_error=reason[:300])
 

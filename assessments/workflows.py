@@ -17,7 +17,7 @@ from practice import outbox
 
 from . import answering, reminders, scoring
 from .models import Assignment, Reminder, Response, SafetyAlert
-from .scores import compute_score
+from .scores import score_responses
 
 
 class RefusedError(Exception):
@@ -200,19 +200,21 @@ def submit(response, *, now=None):
             return False
         response.submitted_at = now
         assignment = (
-            Assignment.objects.select_for_update().select_related("couple__practice").get(pk=response.assignment_id)
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("couple__practice", "instrument")
+            .get(pk=response.assignment_id)
         )
         responses = list(assignment.responses.select_related("partner").order_by("partner__position"))
-        items = list(assignment.instrument.items.all())
-        others = [r for r in responses if r.pk != response.pk]
-        other = others[0] if others else None
-        compute_score(response, partner_response=other, items=items)
-        response.assignment = assignment
-        raise_alert(response, now=now)
-        reminders.skip_open(Reminder.objects.filter(response=response), f"{response.partner.first_name} had finished")
+        for r in responses:
+            r.assignment = assignment
+        mine = next(r for r in responses if r.pk == response.pk)
+        mine.submitted_at = now
+        # One read of both partners' answers, one upsert of the scores (attunement once both finished).
+        score_responses(assignment.instrument, responses, now=now)
+        response.safety_level, response.assignment, response.partner = mine.safety_level, assignment, mine.partner
+        raise_alert(mine, now=now)
+        reminders.skip_open(Reminder.objects.filter(response=response), f"{mine.partner.first_name} had finished")
         if all(r.submitted_at is not None for r in responses):
-            if other is not None:
-                compute_score(other, partner_response=response, items=items)
             Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.OPEN).update(
                 status=Assignment.Status.COMPLETED, completed_at=now
             )

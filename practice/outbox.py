@@ -144,9 +144,12 @@ def enqueue(kind, key, *, payload=None, due_at=None, practice=None, now=None):
 
 def cancel(keys):
     """Mark waiting jobs as no longer needed (the work they would do has become pointless)."""
-    return Job.objects.filter(key__in=list(keys), status=Job.Status.PENDING).update(
-        status=Job.Status.CANCELLED, finished_at=timezone.now()
-    )
+    return cancel_jobs(Job.objects.filter(key__in=list(keys)))
+
+
+def cancel_jobs(jobs):
+    """``cancel`` for a queryset of jobs (one UPDATE; only those still waiting change)."""
+    return jobs.filter(status=Job.Status.PENDING).update(status=Job.Status.CANCELLED, finished_at=timezone.now())
 
 
 def nudge_on_commit():

@@ -364,8 +364,9 @@ def submit(request, response):
     if answering.shortfalls(response, all_pages):
         context = {**_review_context(response, all_pages), "submit_error": True}
         return render(request, "assessments/review.html", context, status=400)
-    if workflows.submit(response):
-        _partner_audit(request, "response.submit", response)
+    with transaction.atomic():  # the submission and its audit row commit together, or neither
+        if workflows.submit(response):
+            _partner_audit(request, "response.submit", response)
     return redirect("assessments:results", response_id=response.pk)
 
 

@@ -8,9 +8,11 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from assessments import scores, workflows
 from assessments.models import Answer, Assignment, Response, SafetyAlert, Score
 from practice.models import Job
 from tests.assessments.answering_helpers import answer_everything, save, section_codes, start
+from tests.clients.factories import answer
 from tests.conftest import deliver, make_assignment, page_text
 
 
@@ -300,3 +302,26 @@ def test_saves_racing_a_submit_leave_a_score_that_matches_the_stored_answers(tra
     instrument = response.assignment.instrument
     expected = scoring.score_response(instrument.item_specs(), answers_of(response), instrument.norms())
     assert Score.objects.get(response=response).domains == expected.domains
+
+
+def test_a_submission_is_one_transaction_of_few_queries_whatever_the_length_of_the_instrument(
+    world, django_assert_num_queries
+):
+    assignment, _ = make_assignment(world.couple)
+    first, second = (assignment.responses.get(partner__position=p) for p in "AB")
+    answer(first, finish=False)
+    answer(second, finish=False)
+    scores.item_specs(assignment.instrument)  # warm the per-process cache of item specs
+    first, second = (Response.objects.get(pk=r.pk) for r in (first, second))
+    # savepoint; 1 the winning update; 2 the administration (locked) with couple, practice and
+    # instrument; 3 both responses; 4 both partners' answers; 5 the safety level; 6 the score
+    # upsert; 7-8 the partner's reminders (their jobs, then the reminders); release.
+    with django_assert_num_queries(10):
+        assert workflows.submit(first)
+    # The second partner also: 9 completes the administration, 10 cancels its overdue notice,
+    # 11 queues "both finished"; and the one upsert scores both partners, attunement included.
+    with django_assert_num_queries(13):
+        assert workflows.submit(second)
+    both = Score.objects.filter(response__assignment=assignment)
+    assert both.count() == 2 and all(s.attunement is not None for s in both)
+    assert not workflows.submit(Response.objects.get(pk=second.pk))  # a repeat changes nothing

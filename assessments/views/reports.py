@@ -70,8 +70,9 @@ def export_page(request: StaffRequest):
         except exports.ExportError as exc:
             form.add_error(None, str(exc))
         else:
-            rows = export.count()
+            rows = export.count_up_to(settings.EXPORT_INLINE_MAX_ROWS)
             if rows > settings.EXPORT_INLINE_MAX_ROWS:
+                rows = export.count()  # the progress page needs the whole number; the file waits anyway
                 with transaction.atomic():
                     job = ExportJob.objects.create(
                         practice=request.practice,

@@ -7,9 +7,11 @@ import openpyxl
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from assessments import exports
 from assessments.models import ExportJob
 from practice.models import AuditEvent, Job
 from tests.conftest import COUPLE_DOMAINS, client_for, make_couple, page_text
@@ -264,3 +266,22 @@ def test_exports_page_lists_recent_jobs_with_a_fixed_number_of_queries(data, dja
     with django_assert_num_queries(7):
         page = page_text(client.get(reverse("assessments:exports")))
     assert page.count("· Queued") == 3
+
+
+def test_the_answers_export_from_copy_is_byte_for_byte_the_row_by_row_file(data):
+    if connection.vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL's; elsewhere the row-by-row path is the only one")
+    today = timezone.localdate()
+    for filters, couples in (({}, 2), ({"start": today, "end": today, "counselor": data.owner}, 1)):
+        request = exports.ExportRequest(practice=data.practice, kind="answers", **filters).validate()
+        assert request.copy_sql() is not None
+        fast = b"".join(exports.csv_chunks(request))
+        slow = b"".join(exports.csv_chunks(request, progress=lambda done: None))  # the row-by-row path
+        assert fast == slow
+        assert fast.count(b"\r\n") == 1 + couples * 2 * 48 and b",," in fast  # "prefer not to answer" stays empty
+
+
+def test_choosing_inline_or_background_counts_no_further_than_the_limit(data):
+    request = exports.ExportRequest(practice=data.practice, kind="answers").validate()
+    assert request.count_up_to(10) == 11
+    assert request.count_up_to(10_000) == request.count() == 4 * 48

@@ -125,7 +125,10 @@ class Command(BaseCommand):
             items = list(response.assignment.instrument.items.all())
             have = set(response.answers.values_list("item_id", flat=True))
             Answer.objects.bulk_create(
-                Answer(response=response, item=i, value=3, seq=1) for i in items if i.pk not in have
+                # "Never" on the safety items: the usual submission, without a safety alert to raise.
+                Answer(response=response, item=i, value=1 if i.safety_code else 3, seq=1)
+                for i in items
+                if i.pk not in have
             )
         queue = iter(candidates)
 
@@ -154,7 +157,17 @@ class Command(BaseCommand):
         started = time.perf_counter()
         rows = consume()
         elapsed = time.perf_counter() - started
-        return {"rows": rows, "rows_per_s": round(rows / elapsed), "peak_mb": round(peak_mb, 1)}
+        # The de-identified file is written row by row in Python (pseudonyms per export).
+        request = exports.ExportRequest(practice=world.practice, kind="answers", deidentified=True).validate()
+        started = time.perf_counter()
+        deidentified = consume()
+        deidentified_s = time.perf_counter() - started
+        return {
+            "rows": rows,
+            "rows_per_s": round(rows / elapsed),
+            "peak_mb": round(peak_mb, 2),
+            "deidentified_rows_per_s": round(deidentified / deidentified_s),
+        }
 
     def sweep(self, world, spec):
         """Due reminders claimed and sent per second by one real worker process."""
@@ -220,7 +233,10 @@ class Command(BaseCommand):
                 f"{name:<16}{r['median_ms']:>11.2f}{r['p95_ms']:>10.2f}{r['queries']:>9}{r['ratio_to_floor']:>9.2f}"
             )
         e = report["export_answers_csv"]
-        self.stdout.write(f"\nexport_answers_csv: {e['rows']} rows, {e['rows_per_s']} rows/s, peak {e['peak_mb']} MB")
+        self.stdout.write(
+            f"\nexport_answers_csv: {e['rows']} rows, {e['rows_per_s']} rows/s, peak {e['peak_mb']} MB;"
+            f" de-identified {e['deidentified_rows_per_s']} rows/s"
+        )
         s = report["reminder_sweep"]
         self.stdout.write(f"reminder_sweep: {s.get('per_s')} reminders/s ({s.get('sent')} of {s.get('reminders')})")
         self.stdout.write(json.dumps({"ratios": {k: v["ratio_to_floor"] for k, v in report["results"].items()}}))

@@ -17,6 +17,9 @@ from urllib.parse import urlencode
 
 import qrcode
 import qrcode.image.svg
+from axes.handlers.database import AxesDatabaseHandler
+from axes.helpers import get_client_username
+from axes.models import AccessAttempt
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -209,6 +212,33 @@ def client_address(request):
         return remote
     hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
     return hops[-proxies] if len(hops) >= proxies else remote
+
+
+def sign_in_username(request, credentials=None):
+    """The account a sign-in tries, for the lockout: the e-mail typed, trimmed and in lower case.
+
+    The sign-in form posts ``username`` (Django's AuthenticationForm) although the user model
+    signs in by ``email``; reading it here keeps the per-account count on the account, whatever
+    case the e-mail is typed in. None when no e-mail was typed (the form refuses that anyway).
+    """
+    source = credentials if credentials else getattr(request, "POST", None) or {}
+    typed = str(source.get("username") or source.get("email") or "").strip().lower()
+    return typed[:254] or None
+
+
+class LockoutHandler(AxesDatabaseHandler):
+    """django-axes' database handler, clearing only the signed-in account's failures on success.
+
+    Axes would also clear every failure recorded from the same address, so anyone with an account
+    could wipe another account's count by signing in to their own between guesses.
+    """
+
+    def reset_user_attempts(self, request, credentials=None):
+        username = get_client_username(request, credentials)
+        if username is None:
+            return 0
+        deleted, _ = AccessAttempt.objects.filter(username=username).delete()
+        return deleted
 
 
 def locked_out(request, original_response=None, credentials=None):

@@ -6,7 +6,7 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import password_validation
 from django.db import transaction
 
-from . import jobs
+from . import jobs, security
 from .models import AuditEvent, Membership, Practice, User
 
 
@@ -58,6 +58,17 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
         with transaction.atomic():
             for user in self.get_users(self.cleaned_data["email"]):
                 jobs.enqueue_password_reset(user)
+
+
+class SetPasswordForm(auth_forms.SetPasswordForm):
+    """Django's new-password form (the reset link), ending every session of the account on the
+    server: whoever signed in with the old password is out at once, not only at their next page."""
+
+    def save(self, commit=True):
+        user = super().save(commit=commit)
+        if commit:
+            security.end_sessions_of(user)
+        return user
 
 
 # --- Practice admin --------------------------------------------------------------------------

@@ -152,11 +152,13 @@ class SecurityMiddleware:
 # --- Ending sessions on the server ----------------------------------------------------------
 
 
-def end_sessions_of(user):
-    """Delete every server-side session of this user (on deactivation or leaving a practice).
+def end_sessions_of(user, *, keep=None):
+    """Delete every server-side session of this user but the one keyed ``keep``.
 
-    Reads the unexpired sessions of the database session store, a short list since staff
-    sessions idle out after 30 minutes. Other session engines are not searched.
+    On deactivation or leaving a practice (every session), and when a person changes their second
+    factor (every other session: the browser that made the change stays signed in). Reads the
+    unexpired sessions of the database session store, a short list since staff sessions idle out
+    after 30 minutes. Other session engines are not searched.
     """
     if settings.SESSION_ENGINE not in (
         "django.contrib.sessions.backends.db",
@@ -165,11 +167,17 @@ def end_sessions_of(user):
         return 0
     engine = import_module(settings.SESSION_ENGINE)
     ended = 0
-    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).exclude(session_key=keep or "").iterator():
         if str(session.get_decoded().get(AUTH_SESSION_KEY)) == str(user.pk):
             engine.SessionStore(session.session_key).delete()
             ended += 1
     return ended
+
+
+def end_other_sessions(request):
+    """After a change to the signed-in person's sign-in (a new authenticator, new recovery codes):
+    every session that signed in with the old one ends; this one stays."""
+    return end_sessions_of(request.user, keep=request.session.session_key)
 
 
 @receiver(post_save, sender=User, dispatch_uid="practice.security.end_sessions_on_deactivation")
@@ -181,6 +189,14 @@ def end_sessions_on_deactivation(sender, instance, created, **kwargs):
 @receiver(post_delete, sender=Membership, dispatch_uid="practice.security.end_sessions_on_leaving")
 def end_sessions_on_leaving(sender, instance, **kwargs):
     end_sessions_of(instance.user)
+
+
+@receiver(post_delete, sender=TOTPDevice, dispatch_uid="practice.security.end_sessions_on_device_removal")
+def end_sessions_on_device_removal(sender, instance, **kwargs):
+    # A confirmed authenticator removed (an operator in the Django admin, or a reset): the sessions
+    # it verified must not outlive it. Unconfirmed devices (an abandoned set-up) verified nothing.
+    if instance.confirmed:
+        end_sessions_of(instance.user)
 
 
 def reset_two_factor(user, *, request=None):
@@ -315,7 +331,8 @@ def two_factor_setup(request: PracticeRequest):
                 codes = new_recovery_codes(request.user)
             otp_login(request, device)
             request.session[ENROLLED_KEY] = True
-            audit(request, "auth.two_factor_on", request.user)
+            ended = end_other_sessions(request)
+            audit(request, "auth.two_factor_on", request.user, sessions_ended=ended)
             return render(
                 request, "registration/otp_recovery_codes.html", {"codes": codes, "next": _safe_next(request)}
             )
@@ -372,7 +389,8 @@ def two_factor_recovery_codes(request: PracticeRequest):
         return _redirect_with_next(request, "two_factor_setup")
     if request.method == "POST":
         codes = new_recovery_codes(request.user)
-        audit(request, "auth.recovery_codes_renewed", request.user)
+        ended = end_other_sessions(request)
+        audit(request, "auth.recovery_codes_renewed", request.user, sessions_ended=ended)
         return render(request, "registration/otp_recovery_codes.html", {"codes": codes, "next": reverse("home")})
     left = StaticToken.objects.filter(device__user=request.user, device__confirmed=True).count()
     return render(request, "registration/otp_status.html", {"left": left})

@@ -313,7 +313,7 @@ AXES_RESET_ON_SUCCESS = True
 # The pause runs from the lockout: trying again early neither extends nor restarts it.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "practice.security.locked_out"
-AXES_CLIENT_IP_CALLABLE = "practice.security.client_address"
+AXES_CLIENT_IP_CALLABLE = "practice.models.client_address"
 # How many reverse proxies in front of the site append to X-Forwarded-For (production has one).
 TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0 if DEBUG else 1)
 AXES_VERBOSE = False

@@ -216,20 +216,6 @@ def reset_two_factor(user, *, request=None):
 # --- Sign-in lockout -----------------------------------------------------------------------
 
 
-def client_address(request):
-    """The client's network address, for the lockout.
-
-    REMOTE_ADDR, or behind TRUSTED_PROXIES reverse proxies the X-Forwarded-For hop the first of
-    them appended. Hops further left were written by the client and are never trusted.
-    """
-    remote = request.META.get("REMOTE_ADDR")
-    proxies = settings.TRUSTED_PROXIES
-    if proxies <= 0:
-        return remote
-    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
-    return hops[-proxies] if len(hops) >= proxies else remote
-
-
 def sign_in_username(request, credentials=None):
     """The account a sign-in tries, for the lockout: the e-mail typed, trimmed and in lower case.
 

@@ -247,6 +247,19 @@ def practice_settings(request: StaffRequest):
 def audit_log(request: StaffRequest):
     form = forms.AuditFilterForm(request.GET or None, practice=request.practice)
     page = Paginator(form.events(), 50).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    # Reading the trail is itself recorded, after the page is read: the next view shows this one.
+    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    audit(
+        request,
+        "audit.view",
+        None,
+        page=page.number,
+        action_filter=data.get("action") or "",
+        actor_filter=data["actor"].pk if data.get("actor") else None,
+        start=str(data.get("start") or ""),
+        end=str(data.get("end") or ""),
+    )
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "practice/audit_log.html", {"form": form, "page": page, "query": query.urlencode()})

@@ -57,11 +57,20 @@ def caseload(request: StaffRequest):
         "couples": page.object_list,
         "filtered": bool(filters["status"] or filters["q"]),
     }
-    template = (
-        "clients/caseload.html#couple-list"
-        if request.htmx and not request.htmx.history_restore_request
-        else "clients/caseload.html"
+    partial = bool(request.htmx and not request.htmx.history_restore_request)
+    # Every partner's index, change and safety chip: a view of clinical data, htmx updates included.
+    # The search text is not kept (it may be a client's name); only that there was one.
+    audit(
+        request,
+        "caseload.view",
+        None,
+        page=page.number,
+        status=filters["status"],
+        sort=filters["sort"],
+        searched=bool(filters["q"]),
+        htmx=partial,
     )
+    template = "clients/caseload.html#couple-list" if partial else "clients/caseload.html"
     return render(request, template, context)
 
 

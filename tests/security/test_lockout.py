@@ -142,7 +142,7 @@ def test_the_lockout_records_never_keep_the_password(world):
     ],
 )
 def test_the_lockout_counts_the_address_the_trusted_proxies_saw(settings, rf, proxies, forwarded, expected):
-    from practice.security import client_address
+    from practice.models import client_address
 
     settings.TRUSTED_PROXIES = proxies
     request = rf.get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)

@@ -1,5 +1,6 @@
 import datetime
 import ipaddress
+import unicodedata
 import zoneinfo
 
 from django.conf import settings
@@ -81,6 +82,12 @@ class Practice(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        # The name goes into e-mail subjects and page titles: one line, no control characters
+        # (the settings page and the Django admin both validate through here).
+        if any(unicodedata.category(char) == "Cc" for char in self.name):
+            raise ValidationError({"name": "Write the practice's name on one line, without line breaks or tabs."})
 
     @property
     def tz(self):

@@ -318,6 +318,12 @@ AXES_CLIENT_IP_CALLABLE = "practice.models.client_address"
 TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0 if DEBUG else 1)
 AXES_VERBOSE = False
 
+# Lookups of secret links (partner links, invitations, stop-reminders) naming nothing, per client
+# address: past the limit within the window every lookup from that address gets the 429 page until
+# the window (counted from the first unknown token) ends.
+TOKEN_LOOKUP_LIMIT = env_int("TOKEN_LOOKUP_LIMIT", 20)
+TOKEN_LOOKUP_WINDOW_SECONDS = env_int("TOKEN_LOOKUP_WINDOW_SECONDS", 600)
+
 # Two-factor sign-in (django-otp): TOTP apps plus single-use recovery codes. Operators (superusers
 # without a practice) need it whenever DEBUG is off; practice staff when their practice requires
 # it, or as soon as they have set it up.

@@ -7,10 +7,12 @@
   single-use recovery codes. The QR code is drawn here as SVG; the secret never leaves the site.
 - Ending a user's sessions on the server when the account is deactivated or leaves its practice.
 - The sign-in lockout page (django-axes calls `locked_out`).
+- Throttling per address of lookups of secret links (partner links, invitations, stop-reminders).
 
 docs/security.md explains the whole design.
 """
 
+import logging
 from base64 import b32encode
 from importlib import import_module
 from urllib.parse import urlencode
@@ -26,6 +28,7 @@ from django.contrib import messages
 from django.contrib.auth import SESSION_KEY as AUTH_SESSION_KEY
 from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.models import Session
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -44,7 +47,9 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .access import PracticeRequest
-from .models import Membership, User, audit
+from .models import Membership, User, audit, client_address
+
+log = logging.getLogger(__name__)
 
 # Session keys. PARTNER_SESSION_KEY mirrors assessments.views.SESSION_KEY (a partner's scope).
 ENROLLED_KEY = "two_factor_enrolled"
@@ -247,6 +252,47 @@ def locked_out(request, original_response=None, credentials=None):
     """django-axes' lockout response: the same plain page whether or not the e-mail exists."""
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     return render(request, "registration/locked_out.html", {"minutes": minutes}, status=429)
+
+
+# --- Throttling token lookups --------------------------------------------------------------
+
+
+def _lookups_key(request):
+    return f"token-lookups:{client_address(request) or 'unknown'}"
+
+
+def token_lookups_paused(request):
+    """The 429 page when this address looked up too many unknown secret links lately; else None.
+
+    Every lookup from such an address is refused, a right token too (or guessing would still be
+    answered). A person who mistypes a link a few times is far below the limit. When the cache
+    cannot be reached the lookup goes ahead: a partner's link must work without it.
+    """
+    try:
+        failures = cache.get(_lookups_key(request)) or 0
+    except Exception:
+        log.warning("The cache did not answer; token lookups are not throttled.", exc_info=True)
+        return None
+    if failures < settings.TOKEN_LOOKUP_LIMIT:
+        return None
+    minutes = max(1, settings.TOKEN_LOOKUP_WINDOW_SECONDS // 60)
+    response = render(request, "429.html", {"minutes": minutes}, status=429)
+    response["Retry-After"] = str(settings.TOKEN_LOOKUP_WINDOW_SECONDS)
+    return response
+
+
+def count_unknown_token(request):
+    """Count one lookup of a token that names nothing, for this address, for the window."""
+    key = _lookups_key(request)
+    try:
+        # The window starts at the first unknown token and is not extended by the next ones.
+        cache.add(key, 0, timeout=settings.TOKEN_LOOKUP_WINDOW_SECONDS)
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=settings.TOKEN_LOOKUP_WINDOW_SECONDS)
+    except Exception:
+        log.warning("The cache did not answer; an unknown token was not counted.", exc_info=True)
 
 
 # --- Two-factor pages -----------------------------------------------------------------------

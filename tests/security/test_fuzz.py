@@ -104,6 +104,7 @@ FUZZ = {
     "clients:couple_notes": Fuzz("counselor", {"notes": NAME}),
     "clients:couple_archive": Fuzz("counselor", {"action": "text"}),
     "assessments:release": Fuzz("counselor", {}),
+    "assessments:welcome": Fuzz("partner_a", {}),
     "assessments:consent": Fuzz("partner_a", {"understood": "text", "share_summary": "text"}),
     "assessments:section": Fuzz("partner_a", {"item-COM1": "text", "item-COM2": "text", "seq-COM1": "text"}),
     "assessments:save_answer": Fuzz("partner_a", {"item": "text", "value": "text", "seq": "text"}),
@@ -415,7 +416,7 @@ def staff_get_rows():
         if "GET" not in row.methods or row.name.endswith(":*"):
             continue
         for party in ("counselor", "admin"):
-            if row.expected[party] == "ok":
+            if row.outcome(party, "GET") == "ok":
                 found.append((row, party))
                 break
     return found

@@ -19,7 +19,14 @@ from django.db import connection
 from django.db.models import CharField, Count, F, Func, Q
 from django.utils import timezone
 
-from practice.formats import CSV_CONTENT_TYPE, XLSX_CONTENT_TYPE, spreadsheet_safe, utc_iso
+from practice.formats import (
+    CSV_CONTENT_TYPE,
+    EARLIEST_DATE,
+    LATEST_DATE,
+    XLSX_CONTENT_TYPE,
+    spreadsheet_safe,
+    utc_iso,
+)
 
 from . import codebook, scoring
 from .models import Answer, Assignment, Instrument, Response, Score
@@ -138,6 +145,9 @@ class ExportRequest:
             raise ExportError(f"Unknown export {self.kind!r}: choose one of {', '.join(KINDS)}.")
         if self.format not in FORMATS:
             raise ExportError(f"Unknown format {self.format!r}: choose csv or xlsx.")
+        for day in (self.start, self.end):
+            if day is not None and not EARLIEST_DATE <= day <= LATEST_DATE:
+                raise ExportError(f"Choose dates from {EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}.")
         if self.start and self.end and self.end < self.start:
             raise ExportError("The end date is before the start date.")
         if self.counselor is not None:

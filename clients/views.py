@@ -115,8 +115,10 @@ def transfer(request: StaffRequest, pk):
     """Move one, some or all of a person's couples to another active counselor."""
     member = get_object_or_404(Membership.objects.for_practice(request.practice).select_related("user"), pk=pk)
     initial = {}
-    if request.GET.get("couple", "").isdigit():
-        initial["couples"] = [int(request.GET["couple"])]
+    chosen = request.GET.get("couple", "")
+    # ASCII digits only, of a size a database id can have ("²".isdigit() is true, and int() refuses it).
+    if chosen.isascii() and chosen.isdigit() and len(chosen) <= 18:
+        initial["couples"] = [int(chosen)]
     form = TransferForm(request.POST or None, practice=request.practice, source=member.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         target = form.cleaned_data["to"]

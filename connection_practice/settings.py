@@ -304,15 +304,28 @@ CONTENT_SECURITY_POLICY = {
 # sign-in for 15 minutes, never for good; the page is the same whether or not the e-mail exists.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+# Two separate counts: one per account (the e-mail typed) and one per client address. Either one
+# reaching the limit pauses sign-in; failures for one account never pause another from elsewhere.
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# The sign-in form posts the e-mail as `username`; axes would read USERNAME_FIELD (`email`) and
+# count every failure under an empty name.
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "practice.security.sign_in_username"
+AXES_HANDLER = "practice.security.LockoutHandler"
 AXES_RESET_ON_SUCCESS = True
 # The pause runs from the lockout: trying again early neither extends nor restarts it.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "practice.security.locked_out"
-AXES_CLIENT_IP_CALLABLE = "practice.security.client_address"
+AXES_CLIENT_IP_CALLABLE = "practice.models.client_address"
 # How many reverse proxies in front of the site append to X-Forwarded-For (production has one).
 TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0 if DEBUG else 1)
 AXES_VERBOSE = False
+
+# Lookups of secret links (partner links, invitations, stop-reminders) naming nothing, per client
+# address: past the limit within the window every lookup from that address gets the 429 page until
+# the window (counted from the first unknown token) ends.
+TOKEN_LOOKUP_LIMIT = env_int("TOKEN_LOOKUP_LIMIT", 20)
+TOKEN_LOOKUP_WINDOW_SECONDS = env_int("TOKEN_LOOKUP_WINDOW_SECONDS", 600)
 
 # Two-factor sign-in (django-otp): TOTP apps plus single-use recovery codes. Operators (superusers
 # without a practice) need it whenever DEBUG is off; practice staff when their practice requires

@@ -33,6 +33,10 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_display = ["at", "practice", "actor_label", "action", "object_type", "object_id", "ip"]
     list_filter = ["action"]
 
+    # Append-only for everyone, superusers included: the admin may read the trail, never write it.
+    def has_add_permission(self, request):
+        return False
+
     def has_change_permission(self, request, obj=None):
         return False
 

@@ -28,3 +28,10 @@ def attachment(response, name):
     """Mark a response as a download named ``name``."""
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+# The dates a period (statistics, audit log, exports) may name. Python's own range (years 1 to
+# 9999) overflows as soon as a day is added to its end or a time zone applied to its start; no
+# record of this site is outside these.
+EARLIEST_DATE = datetime.date(1900, 1, 1)
+LATEST_DATE = datetime.date(2199, 12, 31)

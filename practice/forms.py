@@ -6,14 +6,22 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import password_validation
 from django.db import transaction
 
-from . import jobs
+from . import jobs, security
+from .formats import EARLIEST_DATE, LATEST_DATE
 from .models import AuditEvent, Membership, Practice, User
 
 
 def _fits_an_id(value):
-    """Could this be a database id? Huge numbers overflow the database driver instead of failing."""
+    """Could this be a database id? Huge numbers overflow the database driver instead of failing,
+    and digits int() refuses ("²" is a digit to isdigit()) would fail in the field itself."""
     text = str(value).strip()
-    return not text.lstrip("-").isdigit() or -(2**63) <= int(text) < 2**63
+    digits = text.lstrip("-")
+    if not digits.isdigit():
+        return True  # not a number at all: the field says "not one of the choices"
+    try:
+        return -(2**63) <= int(text) < 2**63
+    except ValueError:
+        return False
 
 
 class ModelChoiceField(forms.ModelChoiceField):
@@ -58,6 +66,17 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
         with transaction.atomic():
             for user in self.get_users(self.cleaned_data["email"]):
                 jobs.enqueue_password_reset(user)
+
+
+class SetPasswordForm(auth_forms.SetPasswordForm):
+    """Django's new-password form (the reset link), ending every session of the account on the
+    server: whoever signed in with the old password is out at once, not only at their next page."""
+
+    def save(self, commit=True):
+        user = super().save(commit=commit)
+        if commit:
+            security.end_sessions_of(user)
+        return user
 
 
 # --- Practice admin --------------------------------------------------------------------------
@@ -219,11 +238,22 @@ def _between(low, high):
     return check
 
 
-class DateRangeForm(forms.Form):
-    """A period of calendar days; the end may not come before the start."""
+def sane_date(value):
+    if value is not None and not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise forms.ValidationError(
+            f"Choose a date from {EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}.", code="out_of_range"
+        )
 
-    start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+class DateRangeForm(forms.Form):
+    """A period of calendar days within EARLIEST_DATE..LATEST_DATE; the end may not come before the start."""
+
+    start = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}), validators=[sane_date]
+    )
+    end = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}), validators=[sane_date]
+    )
 
     def clean(self):
         cleaned = super().clean()

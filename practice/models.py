@@ -1,4 +1,6 @@
 import datetime
+import ipaddress
+import unicodedata
 import zoneinfo
 
 from django.conf import settings
@@ -95,6 +97,12 @@ class Practice(models.Model):
     def __str__(self):
         return self.name
 
+    def clean(self):
+        # The name goes into e-mail subjects and page titles: one line, no control characters
+        # (the settings page and the Django admin both validate through here).
+        if any(unicodedata.category(char) == "Cc" for char in self.name):
+            raise ValidationError({"name": "Write the practice's name on one line, without line breaks or tabs."})
+
     @property
     def tz(self):
         return zoneinfo.ZoneInfo(self.time_zone)
@@ -166,10 +174,26 @@ class AuditEvent(models.Model):
         raise PermissionError("Audit events are append-only.")
 
 
-def client_ip(request):
+def client_address(request):
+    """The client's network address, for the lockout and the audit log.
+
+    REMOTE_ADDR, or behind TRUSTED_PROXIES reverse proxies the X-Forwarded-For hop the first of
+    them appended. Hops further left were written by the client and are never trusted. None for a
+    background job, or when the trusted hop is not an address (it is stored in an address column).
+    """
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    remote = request.META.get("REMOTE_ADDR") or None
+    proxies = settings.TRUSTED_PROXIES
+    if proxies <= 0:
+        return remote
+    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    if len(hops) < proxies:
+        return remote
+    try:
+        return str(ipaddress.ip_address(hops[-proxies]))
+    except ValueError:
+        return remote
 
 
 def audit(request, action, obj=None, *, practice=None, actor=None, **detail):
@@ -187,7 +211,7 @@ def audit(request, action, obj=None, *, practice=None, actor=None, **detail):
         object_type=obj._meta.model_name if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
         detail=detail,
-        ip=client_ip(request),
+        ip=client_address(request),
     )
 
 

@@ -7,22 +7,28 @@
   single-use recovery codes. The QR code is drawn here as SVG; the secret never leaves the site.
 - Ending a user's sessions on the server when the account is deactivated or leaves its practice.
 - The sign-in lockout page (django-axes calls `locked_out`).
+- Throttling per address of lookups of secret links (partner links, invitations, stop-reminders).
 
 docs/security.md explains the whole design.
 """
 
+import logging
 from base64 import b32encode
 from importlib import import_module
 from urllib.parse import urlencode
 
 import qrcode
 import qrcode.image.svg
+from axes.handlers.database import AxesDatabaseHandler
+from axes.helpers import get_client_username
+from axes.models import AccessAttempt
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import SESSION_KEY as AUTH_SESSION_KEY
 from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.models import Session
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -41,7 +47,9 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .access import PracticeRequest
-from .models import Membership, User, audit
+from .models import Membership, User, audit, client_address
+
+log = logging.getLogger(__name__)
 
 # Session keys. PARTNER_SESSION_KEY mirrors assessments.views.SESSION_KEY (a partner's scope).
 ENROLLED_KEY = "two_factor_enrolled"
@@ -150,11 +158,13 @@ class SecurityMiddleware:
 # --- Ending sessions on the server ----------------------------------------------------------
 
 
-def end_sessions_of(user):
-    """Delete every server-side session of this user (on deactivation or leaving a practice).
+def end_sessions_of(user, *, keep=None):
+    """Delete every server-side session of this user but the one keyed ``keep``.
 
-    Reads the unexpired sessions of the database session store, a short list since staff
-    sessions idle out after 30 minutes. Other session engines are not searched.
+    On deactivation or leaving a practice (every session), and when a person changes their second
+    factor (every other session: the browser that made the change stays signed in). Reads the
+    unexpired sessions of the database session store, a short list since staff sessions idle out
+    after 30 minutes. Other session engines are not searched.
     """
     if settings.SESSION_ENGINE not in (
         "django.contrib.sessions.backends.db",
@@ -163,11 +173,17 @@ def end_sessions_of(user):
         return 0
     engine = import_module(settings.SESSION_ENGINE)
     ended = 0
-    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).exclude(session_key=keep or "").iterator():
         if str(session.get_decoded().get(AUTH_SESSION_KEY)) == str(user.pk):
             engine.SessionStore(session.session_key).delete()
             ended += 1
     return ended
+
+
+def end_other_sessions(request):
+    """After a change to the signed-in person's sign-in (a new authenticator, new recovery codes):
+    every session that signed in with the old one ends; this one stays."""
+    return end_sessions_of(request.user, keep=request.session.session_key)
 
 
 @receiver(post_save, sender=User, dispatch_uid="practice.security.end_sessions_on_deactivation")
@@ -179,6 +195,14 @@ def end_sessions_on_deactivation(sender, instance, created, **kwargs):
 @receiver(post_delete, sender=Membership, dispatch_uid="practice.security.end_sessions_on_leaving")
 def end_sessions_on_leaving(sender, instance, **kwargs):
     end_sessions_of(instance.user)
+
+
+@receiver(post_delete, sender=TOTPDevice, dispatch_uid="practice.security.end_sessions_on_device_removal")
+def end_sessions_on_device_removal(sender, instance, **kwargs):
+    # A confirmed authenticator removed (an operator in the Django admin, or a reset): the sessions
+    # it verified must not outlive it. Unconfirmed devices (an abandoned set-up) verified nothing.
+    if instance.confirmed:
+        end_sessions_of(instance.user)
 
 
 def reset_two_factor(user, *, request=None):
@@ -198,24 +222,78 @@ def reset_two_factor(user, *, request=None):
 # --- Sign-in lockout -----------------------------------------------------------------------
 
 
-def client_address(request):
-    """The client's network address, for the lockout.
+def sign_in_username(request, credentials=None):
+    """The account a sign-in tries, for the lockout: the e-mail typed, trimmed and in lower case.
 
-    REMOTE_ADDR, or behind TRUSTED_PROXIES reverse proxies the X-Forwarded-For hop the first of
-    them appended. Hops further left were written by the client and are never trusted.
+    The sign-in form posts ``username`` (Django's AuthenticationForm) although the user model
+    signs in by ``email``; reading it here keeps the per-account count on the account, whatever
+    case the e-mail is typed in. None when no e-mail was typed (the form refuses that anyway).
     """
-    remote = request.META.get("REMOTE_ADDR")
-    proxies = settings.TRUSTED_PROXIES
-    if proxies <= 0:
-        return remote
-    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
-    return hops[-proxies] if len(hops) >= proxies else remote
+    source = credentials if credentials else getattr(request, "POST", None) or {}
+    typed = str(source.get("username") or source.get("email") or "").strip().lower()
+    return typed[:254] or None
+
+
+class LockoutHandler(AxesDatabaseHandler):
+    """django-axes' database handler, clearing only the signed-in account's failures on success.
+
+    Axes would also clear every failure recorded from the same address, so anyone with an account
+    could wipe another account's count by signing in to their own between guesses.
+    """
+
+    def reset_user_attempts(self, request, credentials=None):
+        username = get_client_username(request, credentials)
+        if username is None:
+            return 0
+        deleted, _ = AccessAttempt.objects.filter(username=username).delete()
+        return deleted
 
 
 def locked_out(request, original_response=None, credentials=None):
     """django-axes' lockout response: the same plain page whether or not the e-mail exists."""
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     return render(request, "registration/locked_out.html", {"minutes": minutes}, status=429)
+
+
+# --- Throttling token lookups --------------------------------------------------------------
+
+
+def _lookups_key(request):
+    return f"token-lookups:{client_address(request) or 'unknown'}"
+
+
+def token_lookups_paused(request):
+    """The 429 page when this address looked up too many unknown secret links lately; else None.
+
+    Every lookup from such an address is refused, a right token too (or guessing would still be
+    answered). A person who mistypes a link a few times is far below the limit. When the cache
+    cannot be reached the lookup goes ahead: a partner's link must work without it.
+    """
+    try:
+        failures = cache.get(_lookups_key(request)) or 0
+    except Exception:
+        log.warning("The cache did not answer; token lookups are not throttled.", exc_info=True)
+        return None
+    if failures < settings.TOKEN_LOOKUP_LIMIT:
+        return None
+    minutes = max(1, settings.TOKEN_LOOKUP_WINDOW_SECONDS // 60)
+    response = render(request, "429.html", {"minutes": minutes}, status=429)
+    response["Retry-After"] = str(settings.TOKEN_LOOKUP_WINDOW_SECONDS)
+    return response
+
+
+def count_unknown_token(request):
+    """Count one lookup of a token that names nothing, for this address, for the window."""
+    key = _lookups_key(request)
+    try:
+        # The window starts at the first unknown token and is not extended by the next ones.
+        cache.add(key, 0, timeout=settings.TOKEN_LOOKUP_WINDOW_SECONDS)
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=settings.TOKEN_LOOKUP_WINDOW_SECONDS)
+    except Exception:
+        log.warning("The cache did not answer; an unknown token was not counted.", exc_info=True)
 
 
 # --- Two-factor pages -----------------------------------------------------------------------
@@ -286,7 +364,8 @@ def two_factor_setup(request: PracticeRequest):
                 codes = new_recovery_codes(request.user)
             otp_login(request, device)
             request.session[ENROLLED_KEY] = True
-            audit(request, "auth.two_factor_on", request.user)
+            ended = end_other_sessions(request)
+            audit(request, "auth.two_factor_on", request.user, sessions_ended=ended)
             return render(
                 request, "registration/otp_recovery_codes.html", {"codes": codes, "next": _safe_next(request)}
             )
@@ -343,7 +422,8 @@ def two_factor_recovery_codes(request: PracticeRequest):
         return _redirect_with_next(request, "two_factor_setup")
     if request.method == "POST":
         codes = new_recovery_codes(request.user)
-        audit(request, "auth.recovery_codes_renewed", request.user)
+        ended = end_other_sessions(request)
+        audit(request, "auth.recovery_codes_renewed", request.user, sessions_ended=ended)
         return render(request, "registration/otp_recovery_codes.html", {"codes": codes, "next": reverse("home")})
     left = StaticToken.objects.filter(device__user=request.user, device__confirmed=True).count()
     return render(request, "registration/otp_status.html", {"left": left})

@@ -1,7 +1,7 @@
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
-from .models import AuditEvent, Membership, User, audit, client_ip
+from .models import AuditEvent, Membership, User, audit, client_address
 
 
 def _practice_of(user):
@@ -32,5 +32,5 @@ def record_failed_sign_in(sender, credentials, request=None, **kwargs):
         actor=None,
         actor_label=email,
         action="auth.sign_in_failed",
-        ip=client_ip(request),
+        ip=client_address(request),
     )

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from . import forms, jobs, readiness
+from . import forms, jobs, readiness, security
 from .access import StaffRequest, admin_required
 from .formats import CSV_CONTENT_TYPE, attachment, spreadsheet_safe, utc_iso
 from .models import Invitation, Membership, User, audit
@@ -126,7 +126,12 @@ def invitation_revoke(request: StaffRequest, pk):
 @login_not_required
 def invitation_accept(request, token):
     """The invited person names themselves and sets a password; the link then stops working."""
+    paused = security.token_lookups_paused(request)
+    if paused is not None:
+        return paused
     invitation = Invitation.objects.select_related("practice").filter(token_hash=hash_token(token)).first()
+    if invitation is None:
+        security.count_unknown_token(request)
     if invitation is None or not invitation.is_usable:
         if invitation is None or invitation.revoked_at:
             problem = "This invitation link is not valid. It may have been replaced by a newer one."
@@ -247,6 +252,19 @@ def practice_settings(request: StaffRequest):
 def audit_log(request: StaffRequest):
     form = forms.AuditFilterForm(request.GET or None, practice=request.practice)
     page = Paginator(form.events(), 50).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    # Reading the trail is itself recorded, after the page is read: the next view shows this one.
+    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    audit(
+        request,
+        "audit.view",
+        None,
+        page=page.number,
+        action_filter=data.get("action") or "",
+        actor_filter=data["actor"].pk if data.get("actor") else None,
+        start=str(data.get("start") or ""),
+        end=str(data.get("end") or ""),
+    )
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "practice/audit_log.html", {"form": form, "page": page, "query": query.urlencode()})

@@ -9,9 +9,11 @@ from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from clients.access import own_couple
 from clients.forms import NotesForm
@@ -67,6 +69,19 @@ def caseload(request: StaffRequest):
         "couples": page.object_list,
         "filtered": bool(filters["status"] or filters["q"]),
     }
+    partial = bool(request.htmx and not request.htmx.history_restore_request)
+    # Every partner's index, change and safety chip: a view of clinical data, htmx updates included.
+    # The search text is not kept (it may be a client's name); only that there was one.
+    audit(
+        request,
+        "caseload.view",
+        None,
+        page=page.number,
+        status=filters["status"],
+        sort=filters["sort"],
+        searched=bool(filters["q"]),
+        htmx=partial,
+    )
     return _page_or_part(request, "clients/caseload.html", "couple-list", context)
 
 
@@ -435,11 +450,16 @@ def remind_now(request: StaffRequest, response_pk):
 def pause_reminders(request: StaffRequest, couple_pk):
     couple = own_couple(request, couple_pk)
     form = PauseForm(request.POST)
-    valid = form.is_valid()
-    paused = form.cleaned_data["paused"] if valid else not couple.reminders_paused
+    if not form.is_valid():
+        # A malformed request changes nothing and says so (never toggles on a guess).
+        messages.error(request, "That request was not understood, so reminders were not changed. Try again.")
+        if request.htmx:
+            return HttpResponseClientRedirect(reverse("assessments:couple", args=[couple.pk]))
+        return redirect("assessments:couple", pk=couple.pk)
+    paused = form.cleaned_data["paused"]
     with transaction.atomic():
         if workflows.set_paused(couple, paused):
             audit(request, "couple.reminders_paused" if paused else "couple.reminders_resumed", couple)
     couple.reminders_paused = paused
     notice = "Reminders are paused for this couple." if paused else "Reminders are on again for this couple."
-    return _panel_or_back(request, couple, form.cleaned_data.get("assignment") if valid else None, notice)
+    return _panel_or_back(request, couple, form.cleaned_data.get("assignment"), notice)

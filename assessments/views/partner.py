@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from practice import security
 from practice.models import audit
 from practice.tokens import hash_token
 
@@ -152,6 +153,9 @@ def _resume_url(response, all_pages=None):
 @never_cache
 def open_link(request, token):
     """Exchange a personal link's token for a partner session, then continue on a URL without it."""
+    paused = security.token_lookups_paused(request)
+    if paused is not None:
+        return paused
     link = (
         ResponseLink.objects.select_related(
             "response__assignment__couple__practice", "response__assignment__couple__counselor", "response__partner"
@@ -160,6 +164,7 @@ def open_link(request, token):
         .first()
     )
     if link is None:
+        security.count_unknown_token(request)
         return _link_problem(
             request,
             "We don't recognise this link",
@@ -500,8 +505,12 @@ def _unsubscribe_problem(request):
 
 @login_not_required
 def unsubscribe(request, token):
+    paused = security.token_lookups_paused(request)
+    if paused is not None:
+        return paused
     partner = reminders.partner_for_unsubscribe(token)
     if partner is None:
+        security.count_unknown_token(request)
         return _unsubscribe_problem(request)
     form = ConfirmForm(request.POST if request.method == "POST" else None)
     done = partner.reminders_unsubscribed_at is not None

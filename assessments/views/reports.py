@@ -30,6 +30,7 @@ def statistics(request: StaffRequest):
     form = PeriodForm(request.GET or None)
     start, end = form.period()
     rows, total = practice_statistics(request.practice, start, end)
+    audit(request, "statistics.view", None, start=start.isoformat(), end=end.isoformat())
     # One chart line per counselor and one for the practice, 12 SVG units apart.
     chart = [(row, 12 * i) for i, row in enumerate([*rows, total])]
     context = {"form": form, "rows": rows, "total": total, "start": start, "end": end}

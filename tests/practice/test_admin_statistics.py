@@ -78,8 +78,9 @@ def test_statistics_page_draws_charts_and_shows_the_same_numbers_in_a_table(scen
     client = client_for(scenario.admin)
     start, end = period()
     # session, user + membership + practice, members, counts by counselor, completion times, overdue,
-    # current instrument, scores history, then the session save (savepoint, update, release)
-    with django_assert_num_queries(11):
+    # current instrument, scores history, the audit row of this view, then the session save
+    # (savepoint, update, release)
+    with django_assert_num_queries(12):
         response = client.get(reverse("assessments:statistics"), {"start": start.isoformat(), "end": end.isoformat()})
     page = page_text(response)
     assert response.status_code == 200

@@ -9,7 +9,9 @@ How to add a URL (one line): put a row in MATRIX below, in the same column order
 - methods: the methods the view accepts, space-separated ("GET", "POST", "GET POST"). Each declared
   method must give exactly the row's outcome; GET or POST when not declared must give 405, a 400,
   or the same (never more access than the declared method).
-- outcomes: one per party, in PARTIES order (see OUTCOMES for the words).
+- outcomes: one per party, in PARTIES order (see OUTCOMES for the words). Where the methods
+  differ, write one word per declared method joined by "/" in the methods' order ("ok/next": the
+  GET serves the page, the POST sends on).
 - args (optional third item): how to fill the URL's arguments from the test world, as
   "name=attribute" pairs ("pk=assignment.pk index=0"). Arguments not named there are filled by
   their name from ARG_SOURCES (pk -> the couple, response_id -> partner A's response, ...).
@@ -20,17 +22,21 @@ Every request is made plain and as htmx, and never may any party get a 500.
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
+from django.contrib import messages
 from django.contrib.auth.tokens import default_token_generator
+from django.contrib.messages import get_messages
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from assessments.models import ExportJob, SafetyAlert
+from assessments.models import Assignment, ExportJob, SafetyAlert
 from assessments.reminders import unsubscribe_token
 from practice.models import Invitation, Job
 from tests.conftest import World, make_assignment, make_couple
+from tests.practice.export_helpers import answer_and_submit
 
 # Column order of every outcome string.
 PARTIES = (
@@ -46,7 +52,9 @@ PARTIES = (
 )
 
 OUTCOMES = {
-    "ok": "let in: 2xx, a redirect that is not to sign-in or two-factor, or a 400 form error",
+    "ok": "served: the page itself (2xx), or the page with a form error (400)",
+    "next": "sent on by a redirect that refuses nothing: an action done, a link exchanged, a step to take",
+    "msg": "refused by a redirect carrying an error or warning message (the action was not done)",
     "login": "sent to sign in: a redirect to the sign-in page (the site's or the Django admin's)",
     "deny": "refused without saying whether the object exists: 403 or 404",
     "gone": "410: an expired, replaced or cancelled link",
@@ -57,7 +65,7 @@ OUTCOMES = {
 }
 
 # Outcomes that refuse: a method the row does not declare may answer with these too.
-REFUSALS = {"login", "deny", "gone", "2fa", "405", "409", "429"}
+REFUSALS = {"login", "deny", "gone", "2fa", "405", "409", "429", "msg"}
 
 # Included URLconfs classified as one row ("namespace:*"), requested at their index.
 PREFIXES = {"admin": "admin:index"}
@@ -79,14 +87,16 @@ ARG_SOURCES = {
 # fmt: off
 MATRIX = {
     # URL name                         methods       anon   A      B      other  couns  colle  admin  outs   o-adm
-    "home":                            ("GET",      "login  login  login  login  ok     ok     ok     ok     ok"),
+    "home":                            ("GET",      "login  login  login  login  next   next   next   next   next"),
     "healthz":                         ("GET",      "ok     ok     ok     ok     ok     ok     ok     ok     ok"),
     "readyz":                          ("GET",      "ok     ok     ok     ok     ok     ok     ok     ok     ok"),
-    "login":                           ("GET POST", "ok     ok     ok     ok     ok     ok     ok     ok     ok"),
+    "login":                           ("GET POST", "ok     ok     ok     ok     next   next   next   next   next"),
     "logout":                          ("POST",     "login  login  login  login  login  login  login  login  login"),
     "password_reset":                  ("GET POST", "ok     ok     ok     ok     ok     ok     ok     ok     ok"),
     "password_reset_done":             ("GET",      "ok     ok     ok     ok     ok     ok     ok     ok     ok"),
-    "password_reset_confirm":          ("GET POST", "ok     ok     ok     ok     ok     ok     ok     ok     ok",
+    # The counselor owns the reset link; signing in (a newer last sign-in) voided its token, so
+    # they are served the "no longer valid" page.
+    "password_reset_confirm":          ("GET POST", "next   next   next   next   ok     next   next   next   next",
                                         "uidb64=owner_uidb64 token=reset_token"),
     "password_reset_complete":         ("GET",      "ok     ok     ok     ok     ok     ok     ok     ok     ok"),
     "two_factor_setup":                ("GET POST", "login  login  login  login  ok     ok     ok     ok     ok"),
@@ -95,15 +105,15 @@ MATRIX = {
     "keep_alive":                      ("GET",      "login  login  login  login  ok     ok     ok     ok     ok"),
     "practice:overview":               ("GET",      "login  login  login  login  deny   deny   ok     deny   ok"),
     "practice:invite":                 ("GET POST", "login  login  login  login  deny   deny   ok     deny   ok"),
-    "practice:invitation_revoke":      ("POST",     "login  login  login  login  deny   deny   ok     deny   deny",
+    "practice:invitation_revoke":      ("POST",     "login  login  login  login  deny   deny   next   deny   deny",
                                         "pk=invitation.pk"),
     "practice:invitation_accept":      ("GET POST", "ok     ok     ok     ok     409    409    409    409    409",
                                         "token=invitation_token"),
-    "practice:member_role":            ("POST",     "login  login  login  login  deny   deny   ok     deny   deny",
+    "practice:member_role":            ("POST",     "login  login  login  login  deny   deny   msg    deny   deny",
                                         "pk=member.pk"),
-    "practice:member_deactivate":      ("POST",     "login  login  login  login  deny   deny   ok     deny   deny",
+    "practice:member_deactivate":      ("POST",     "login  login  login  login  deny   deny   next   deny   deny",
                                         "pk=member.pk"),
-    "practice:member_reactivate":      ("POST",     "login  login  login  login  deny   deny   ok     deny   deny",
+    "practice:member_reactivate":      ("POST",     "login  login  login  login  deny   deny   next   deny   deny",
                                         "pk=member.pk"),
     "clients:transfer":                ("GET POST", "login  login  login  login  deny   deny   ok     deny   deny",
                                         "pk=member.pk"),
@@ -120,39 +130,41 @@ MATRIX = {
     "assessments:codebook":            ("GET",      "login  login  login  login  deny   deny   ok     deny   ok"),
     "practice:audit_log":              ("GET",      "login  login  login  login  deny   deny   ok     deny   ok"),
     "practice:audit_export":           ("GET",      "login  login  login  login  deny   deny   ok     deny   ok"),
-    "assessments:remind_now":          ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
-    "assessments:pause_reminders":     ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
-    "assessments:unsubscribe":         ("GET POST", "ok     ok     ok     ok     ok     ok     ok     ok     ok",
+    "assessments:remind_now":          ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
+    "assessments:pause_reminders":     ("POST",     "login  login  login  login  msg    deny   deny   deny   deny"),
+    # The page is served; confirming sends on to the same page, now saying reminders stopped.
+    "assessments:unsubscribe":         ("GET POST", "ok/next  ok/next  ok/next  ok/next  ok/next  "
+                                                    "ok/next  ok/next  ok/next  ok/next",
                                         "token=unsubscribe_token"),
     "assessments:caseload":            ("GET",      "login  login  login  login  ok     ok     ok     ok     ok"),
     "clients:couple_create":           ("GET POST", "login  login  login  login  ok     ok     ok     ok     ok"),
     "assessments:couple":              ("GET",      "login  login  login  login  ok     deny   deny   deny   deny"),
-    "clients:couple_notes":            ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
-    "clients:couple_archive":          ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
+    "clients:couple_notes":            ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
+    "clients:couple_archive":          ("POST",     "login  login  login  login  msg    deny   deny   deny   deny"),
     "assessments:comparison":          ("GET",      "login  login  login  login  ok     deny   deny   deny   deny"),
     "assessments:comparison_pdf":      ("GET",      "login  login  login  login  ok     deny   deny   deny   deny"),
-    "assessments:release":             ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
-    "assessments:withdraw":            ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
-    "assessments:share_results":       ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
-    "assessments:acknowledge_alert":   ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
-    "assessments:end_access":          ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
-    "assessments:exit":                ("POST",     "ok     ok     ok     ok     ok     ok     ok     ok     ok"),
+    "assessments:release":             ("POST",     "login  login  login  login  msg    deny   deny   deny   deny"),
+    "assessments:withdraw":            ("POST",     "login  login  login  login  next    deny   deny   deny   deny"),
+    "assessments:share_results":       ("POST",     "login  login  login  login  next    deny   deny   deny   deny"),
+    "assessments:acknowledge_alert":   ("POST",     "login  login  login  login  next    deny   deny   deny   deny"),
+    "assessments:end_access":          ("POST",     "login  login  login  login  next    deny   deny   deny   deny"),
+    "assessments:exit":                ("POST",     "next   next   next   next   next   next   next   next   next"),
     "assessments:finished":            ("GET",      "ok     ok     ok     ok     ok     ok     ok     ok     ok"),
     "assessments:shared_summary":      ("GET",      "deny   deny   deny   deny   deny   deny   deny   deny   deny"),
-    "assessments:open_link":           ("GET",      "ok     ok     ok     ok     ok     ok     ok     ok     ok"),
-    "assessments:welcome":             ("GET",      "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
+    "assessments:open_link":           ("GET",      "next   next   next   next   next   next   next   next   next"),
+    "assessments:welcome":             ("GET POST", "deny   ok/next  deny   deny   deny   deny   deny   deny   deny"),
     "assessments:consent":             ("GET POST", "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
-    "assessments:section":             ("GET POST", "deny   ok     deny   deny   deny   deny   deny   deny   deny",
+    "assessments:section":             ("GET POST", "deny   ok/next  deny   deny   deny   deny   deny   deny   deny",
                                         "index=1"),
-    "assessments:save_answer":         ("POST",     "deny   409    deny   deny   deny   deny   deny   deny   deny"),
+    "assessments:save_answer":         ("POST",     "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
     "assessments:review":              ("GET",      "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
     "assessments:submit":              ("POST",     "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
-    "assessments:results":             ("GET",      "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
-    "assessments:support":             ("GET",      "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
+    "assessments:results":             ("GET",      "deny   next   deny   deny   deny   deny   deny   deny   deny"),
+    "assessments:support":             ("GET",      "deny   next   deny   deny   deny   deny   deny   deny   deny"),
     "assessments:assign":              ("GET POST", "login  login  login  login  ok     deny   deny   deny   deny"),
-    "assessments:cancel":              ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
-    "assessments:resend":              ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
-    "assessments:reissue":             ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
+    "assessments:cancel":              ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
+    "assessments:resend":              ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
+    "assessments:reissue":             ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
     "admin:*":                         ("GET",      "login  login  login  login  login  login  login  login  login"),
 }
 # fmt: on
@@ -162,24 +174,48 @@ MATRIX = {
 class Row:
     name: str
     methods: tuple
-    expected: dict  # party -> outcome
+    expected: dict  # party -> {method: outcome}
     args: dict  # argument name -> source
+
+    @property
+    def url_name(self):
+        """The URL name (a key may add "#label" to request one URL a second way)."""
+        return self.name.split("#", 1)[0]
+
+    def outcome(self, party, method):
+        """The outcome of a declared method for a party."""
+        return self.expected[party][method]
+
+    def outcomes(self, party):
+        """Every outcome the party gets by a declared method."""
+        return set(self.expected[party].values())
 
 
 def parse_row(name, spec):
     methods, outcomes, *rest = spec
+    methods = tuple(methods.split())
     words = outcomes.split()
     if len(words) != len(PARTIES):
         raise ValueError(f"MATRIX[{name!r}] has {len(words)} outcomes; it needs {len(PARTIES)}: {' '.join(PARTIES)}")
-    unknown = set(words) - set(OUTCOMES)
-    if unknown:
-        raise ValueError(f"MATRIX[{name!r}] uses unknown outcomes {sorted(unknown)}; choose from {sorted(OUTCOMES)}")
+    expected = {}
+    for party, word in zip(PARTIES, words, strict=True):
+        per_method = word.split("/")
+        if len(per_method) == 1:
+            per_method = per_method * len(methods)
+        if len(per_method) != len(methods):
+            raise ValueError(f"MATRIX[{name!r}] gives {party} {word!r}: one outcome, or one per method {methods}")
+        unknown = set(per_method) - set(OUTCOMES)
+        if unknown:
+            raise ValueError(
+                f"MATRIX[{name!r}] uses unknown outcomes {sorted(unknown)}; choose from {sorted(OUTCOMES)}"
+            )
+        expected[party] = dict(zip(methods, per_method, strict=True))
     args = dict(pair.split("=", 1) for pair in (rest[0].split() if rest else []))
-    return Row(name, tuple(methods.split()), dict(zip(PARTIES, words, strict=True)), args)
+    return Row(name, methods, expected, args)
 
 
-def rows():
-    return [parse_row(name, spec) for name, spec in MATRIX.items()]
+def rows(matrix=None):
+    return [parse_row(name, spec) for name, spec in (MATRIX if matrix is None else matrix).items()]
 
 
 # --- Walking the URLconf --------------------------------------------------------------------
@@ -254,6 +290,11 @@ class MatrixWorld(World):
         self.token_a, self.token_b = tokens["A"], tokens["B"]
         self.response_a = self.assignment.responses.get(partner__position="A")
         self.response_b = self.assignment.responses.get(partner__position="B")
+        # Partner A is past "this is me" and the consent page, so the answering pages are served
+        # to them rather than sending them back a step.
+        self.response_a.identity_confirmed_at = self.response_a.consented_at = timezone.now()
+        self.response_a.share_consent = True
+        self.response_a.save(update_fields=["identity_confirmed_at", "consented_at", "share_consent"])
         self.other_couple = make_couple(
             self.colleague, label="Sam & Alex", a=("Sam", "sam@example.com"), b=("Alex", "alex@example.com")
         )
@@ -301,6 +342,36 @@ class MatrixWorld(World):
         return value
 
 
+class ReleasedWorld(MatrixWorld):
+    """MatrixWorld after both partners finished, both agreed to share and the counselor released
+    the summary: the world in which RELEASED_MATRIX's rows are requested."""
+
+    def __init__(self):
+        super().__init__()
+        for response in (self.response_a, self.response_b):
+            response.identity_confirmed_at = response.consented_at = timezone.now()
+            response.share_consent = True
+            response.save(update_fields=["identity_confirmed_at", "consented_at", "share_consent"])
+            answer_and_submit(response)
+        Assignment.objects.filter(pk=self.assignment.pk).update(released_at=timezone.now())
+        Job.objects.all().delete()
+
+
+# The rows whose outcomes change once a summary is released, requested in ReleasedWorld (each
+# partner sees the summary through their own response's address: "#b" is partner B's).
+# fmt: off
+RELEASED_MATRIX = {
+    # URL name                         methods       anon   A      B      other  couns  colle  admin  outs   o-adm
+    "assessments:shared_summary":      ("GET",      "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
+    "assessments:shared_summary#b":    ("GET",      "deny   deny   ok     deny   deny   deny   deny   deny   deny",
+                                        "response_id=response_b.pk"),
+    "assessments:results":             ("GET",      "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
+    "assessments:comparison":          ("GET",      "login  login  login  login  ok     deny   deny   deny   deny"),
+    "assessments:release":             ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
+}
+# fmt: on
+
+
 def url_for(world, row, pattern):
     if row.name in MATRIX and row.name.endswith(":*"):
         return reverse(PREFIXES[row.name[:-2]])
@@ -313,16 +384,22 @@ def url_for(world, row, pattern):
                 f"as the row's third item, or add {name!r} to ARG_SOURCES."
             )
         kwargs[name] = world.resolve(source)
-    return reverse(row.name, kwargs=kwargs)
+    return reverse(row.url_name, kwargs=kwargs)
 
 
 # --- Classifying a response -----------------------------------------------------------------
 
 
+def refusal_messages(response):
+    """The error and warning messages the request queued for the next page."""
+    request = getattr(response, "wsgi_request", None)
+    if request is None or not hasattr(request, "_messages"):
+        return []
+    return [m for m in get_messages(request) if m.level >= messages.WARNING]
+
+
 def outcome_of(response):
     """The OUTCOMES word for a response (or its status code when it fits none)."""
-    from urllib.parse import urlsplit
-
     status = response.status_code
     location = response.headers.get("HX-Redirect") or (response.headers.get("Location") if 300 <= status < 400 else "")
     if location:
@@ -331,7 +408,7 @@ def outcome_of(response):
             return "login"
         if path.startswith((reverse("two_factor_setup"), reverse("two_factor_verify"))):
             return "2fa"
-        return "ok"
+        return "msg" if refusal_messages(response) else "next"
     if 200 <= status < 300 or status == 400:
         return "ok"
     return {403: "deny", 404: "deny", 410: "gone", 405: "405", 409: "409", 429: "429"}.get(status, str(status))

@@ -109,6 +109,7 @@ FUZZ = {
     "assessments:acknowledge_alert": Fuzz("counselor", {}),
     "assessments:end_access": Fuzz("counselor", {}),
     "assessments:exit": Fuzz("partner_a", {"how": "text"}),
+    "assessments:welcome": Fuzz("partner_a", {}),
     "assessments:consent": Fuzz("partner_a", {"understood": "text", "share_summary": "text"}),
     "assessments:section": Fuzz("partner_a", {"item-COM1": "text", "item-COM2": "text", "seq-COM1": "text"}),
     "assessments:save_answer": Fuzz("partner_a", {"item": "text", "value": "text", "seq": "text"}),
@@ -358,3 +359,121 @@ def test_random_and_hostile_posts_never_crash_or_touch_other_parties_data(name, 
         assert not changed, f"{name} {url} {data!r:.300} changed other parties' {changed}"
 
     post()
+
+
+# --- Query strings on every staff page ------------------------------------------------------
+
+# Every name a staff page reads from its query string, and a few it does not.
+QUERY_NAMES = [
+    "start",
+    "end",
+    "page",
+    "q",
+    "status",
+    "sort",
+    "category",
+    "couple",
+    "action",
+    "actor",
+    "next",
+    "kind",
+    "format",
+    "counselor",
+    "assignment",
+    "deidentified",
+    "pk",
+]
+
+QUERY_VALUES = [
+    # Dates at and past the edges of Python's range, and of the site's.
+    "9999-12-31",
+    "0001-01-01",
+    "0000-00-00",
+    "10000-01-01",
+    "1899-12-31",
+    "2200-01-01",
+    "2026-02-30",
+    "2026-13-01",
+    "-2026-01-01",
+    # Unicode digits: isdigit() is true for them, int() refuses some of them.
+    "²",
+    "١٢٣",
+    "２０２６-０１-０１",
+    "٠",
+    "𝟗",
+    # NUL and other control characters.
+    "\x00",
+    "2026-01-01\x00",
+    "\r\n",
+    str(2**63),
+    str(-(2**63) - 1),
+]
+
+# Pages that render a PDF get fewer tries: each is a second of layout.
+SLOW_PAGES = {"assessments:comparison_pdf": 4}
+
+
+def staff_get_rows():
+    """(row, party) for every page a staff member may open by GET: the couple's counselor, or
+    failing that the practice admin."""
+    found = []
+    for row in matrix.rows():
+        if "GET" not in row.methods or row.name.endswith(":*"):
+            continue
+        for party in ("counselor", "admin"):
+            if row.outcome(party, "GET") == "ok":
+                found.append((row, party))
+                break
+    return found
+
+
+def query_strings(world):
+    hostile = st.one_of(
+        st.sampled_from(QUERY_VALUES),
+        st.sampled_from(HOSTILE),
+        oversized(),
+        st.sampled_from(tampered_ids(world)).map(str),
+        st.text(max_size=40),
+    )
+    value = st.one_of(hostile, st.lists(hostile, min_size=2, max_size=3))
+    return st.dictionaries(st.sampled_from(QUERY_NAMES), value, min_size=1, max_size=5)
+
+
+def test_every_staff_page_is_in_the_query_string_fuzz():
+    pages = {row.name for row, _ in staff_get_rows()}
+    for expected in ("assessments:caseload", "assessments:statistics", "practice:audit_log", "clients:transfer"):
+        assert expected in pages
+
+
+@pytest.mark.parametrize(("row", "party"), staff_get_rows(), ids=lambda v: getattr(v, "name", v))
+def test_hostile_query_strings_never_crash_a_staff_page(row, party, db):
+    world = MatrixWorld()
+    url = matrix.url_for(world, row, PATTERNS[row.name])
+
+    def request(query, htmx):
+        with transaction.atomic():
+            client = client_as(world, party)
+            headers = {"HX-Request": "true", "HX-Current-URL": "http://testserver/"} if htmx else {}
+            response = client.get(url, query, headers=headers)
+            transaction.set_rollback(True)
+        return response
+
+    # Every edge value in every name at once, plain and as htmx; then random mixtures.
+    for n, edge in enumerate(QUERY_VALUES[: SLOW_PAGES.get(row.name, len(QUERY_VALUES))]):
+        query = dict.fromkeys(QUERY_NAMES, edge)
+        response = request(query, htmx=bool(n % 2))
+        assert response.status_code < 500, f"{row.name} {url} every name={edge!r}: {response.status_code}"
+
+    @settings(
+        max_examples=SLOW_PAGES.get(row.name, MAX_EXAMPLES),
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(query=query_strings(world), htmx=st.booleans())
+    def get(query, htmx):
+        response = request(query, htmx)
+        assert response.status_code < 500, f"{row.name} {url}?{query!r:.300}: {response.status_code}"
+
+    get()

@@ -142,7 +142,7 @@ def test_the_lockout_records_never_keep_the_password(world):
     ],
 )
 def test_the_lockout_counts_the_address_the_trusted_proxies_saw(settings, rf, proxies, forwarded, expected):
-    from practice.security import client_address
+    from practice.models import client_address
 
     settings.TRUSTED_PROXIES = proxies
     request = rf.get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)
@@ -160,3 +160,81 @@ def test_behind_a_proxy_one_visitors_failures_do_not_pause_everyone_else_behind_
         reverse("login"), {"username": world.owner.email, "password": PASSWORD}
     )
     assert signs_in(colleague)
+
+
+# --- Through the trusted proxy, as in production: per account and per address -------------------
+
+
+def through_proxy(email, password, client_ip):
+    """A sign-in as production sees it: DEBUG off, one proxy appending the client's address."""
+    client = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=client_ip)
+    return client.post(reverse("login"), {"username": email, "password": password})
+
+
+production = pytest.mark.usefixtures("_behind_one_proxy")
+
+
+@pytest.fixture
+def _behind_one_proxy(settings):
+    settings.DEBUG = False
+    settings.TRUSTED_PROXIES = 1
+
+
+@production
+def test_an_account_is_locked_after_failures_from_many_addresses_even_from_a_new_one(world):
+    limit = settings.AXES_FAILURE_LIMIT
+    for n in range(limit - 1):
+        assert through_proxy(world.owner.email, "not the password", f"198.51.100.{n + 1}").status_code == 200
+    # Failure N-1 is still an ordinary form error; the right password from elsewhere still works.
+    assert signs_in(through_proxy(world.owner.email, PASSWORD, "198.51.100.50"))
+    for n in range(limit):
+        response = through_proxy(world.owner.email, "not the password", f"198.51.100.{n + 1}")
+    assert response.status_code == 429 and LOCKED_WORDS in page_text(response)
+    # The right password from a sixth address, never seen before, is refused too.
+    assert through_proxy(world.owner.email, PASSWORD, "203.0.113.77").status_code == 429
+
+
+@production
+def test_the_account_count_ignores_the_case_and_spaces_the_email_is_typed_with(world):
+    email = world.owner.email
+    variants = [email.upper(), f"  {email.title()} ", email, email.capitalize(), f"{email} "]
+    for n, typed in enumerate(variants[: settings.AXES_FAILURE_LIMIT]):
+        through_proxy(typed, "not the password", f"198.51.100.{n + 10}")
+    assert through_proxy(email, PASSWORD, "203.0.113.78").status_code == 429
+
+
+@production
+def test_failures_for_one_account_do_not_pause_another_account(world):
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        through_proxy(world.owner.email, "not the password", f"198.51.100.{n + 1}")
+    # A colleague's mistyped password from their own address is an ordinary form error, not "paused".
+    mistyped = through_proxy(world.colleague.email, "not the password", "203.0.113.5")
+    assert mistyped.status_code == 200 and LOCKED_WORDS not in page_text(mistyped)
+    assert signs_in(through_proxy(world.colleague.email, PASSWORD, "203.0.113.5"))
+
+
+@production
+def test_one_address_is_paused_at_exactly_the_limit_whatever_emails_it_tries(world):
+    limit = settings.AXES_FAILURE_LIMIT
+    for n in range(limit - 1):
+        assert through_proxy(f"guess{n}@nowhere.example", "x", "198.51.100.9").status_code == 200
+    assert signs_in(through_proxy(world.owner.email, PASSWORD, "198.51.100.9"))
+    for n in range(limit - 1):
+        through_proxy(f"guess{n}@nowhere.example", "x", "198.51.100.9")
+    # The owner's success cleared the owner's failures only: this address is at N-1 again.
+    last = through_proxy("guess-last@nowhere.example", "x", "198.51.100.9")
+    assert last.status_code == 429
+    assert through_proxy(world.colleague.email, PASSWORD, "198.51.100.9").status_code == 429
+    assert signs_in(through_proxy(world.colleague.email, PASSWORD, "198.51.100.10"))
+
+
+@production
+def test_signing_in_to_ones_own_account_does_not_clear_the_count_against_another(world):
+    limit = settings.AXES_FAILURE_LIMIT
+    attacker_ip = "198.51.100.66"
+    for _ in range(limit - 1):
+        through_proxy(world.owner.email, "guess", attacker_ip)
+        # The attacker has an account of their own (a colleague's) and signs in with it in between.
+        assert signs_in(through_proxy(world.colleague.email, PASSWORD, attacker_ip))
+    through_proxy(world.owner.email, "guess", "203.0.113.9")
+    assert through_proxy(world.owner.email, PASSWORD, "203.0.113.10").status_code == 429

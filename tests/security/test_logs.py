@@ -170,3 +170,29 @@ def test_the_development_servers_request_lines_are_redacted_and_still_printed():
     finally:
         logger.removeHandler(handler)
     assert stream.getvalue().strip() == '"GET /a/[redacted]/ HTTP/1.1" 302 0'
+
+
+def test_every_address_that_carries_a_token_is_redacted():
+    from django.urls import reverse as reverse_url
+
+    from practice.log_filters import redact
+
+    from .matrix import ARG_SOURCES, url_patterns
+
+    sentinel = "Token-Sentinel-1234_abc"
+    carriers = [p for p in url_patterns() if "token" in p.arg_names]
+    assert {p.key for p in carriers} >= {
+        "assessments:open_link",
+        "practice:invitation_accept",
+        "assessments:unsubscribe",
+        "password_reset_confirm",
+    }
+    for pattern in carriers:
+        kwargs = {name: sentinel if name == "token" else "MQ" for name in pattern.arg_names if name in ARG_SOURCES}
+        path = reverse_url(pattern.key, kwargs=kwargs)
+        for line in (
+            f"Not Found: {path}",
+            f'"GET {path} HTTP/1.1" 404 0',
+            f"/accounts/login/?next={path.replace('/', '%2F')}",
+        ):
+            assert sentinel not in redact(line), f"{pattern.key}: {redact(line)}"

@@ -8,9 +8,11 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tests.conftest import PASSWORD, client_for, make_assignment
+from tests.conftest import PASSWORD, client_for, deliver, make_assignment
 
+from .test_two_factor import code_for, set_up, sign_in
 from .timetravel import travel
 
 SessionStore = import_module(settings.SESSION_ENGINE).SessionStore
@@ -155,3 +157,62 @@ def test_session_cookies_are_http_only_and_same_site(world):
     response = client.get(reverse("assessments:caseload"))
     cookie = response.cookies[settings.SESSION_COOKIE_NAME]
     assert cookie["httponly"] and cookie["samesite"] == "Lax"
+
+
+# --- A change of password or second factor ends the person's other sessions ----------------------
+
+
+def test_turning_on_two_factor_ends_the_persons_other_sessions_and_keeps_this_one(world):
+    this, other = client_for(world.owner), client_for(world.owner)
+    colleague = client_for(world.colleague)
+    other_key = session_key(other)
+    assert other.get(reverse("assessments:caseload")).status_code == 200
+    set_up(this, world.owner)
+    assert not SessionStore(other_key).exists(other_key)
+    assert other.get(reverse("assessments:caseload"))["Location"].startswith(reverse("login"))
+    assert this.get(reverse("assessments:caseload")).status_code == 200
+    assert colleague.get(reverse("assessments:caseload")).status_code == 200
+
+
+def test_new_recovery_codes_end_the_persons_other_sessions(world):
+    this = client_for(world.owner)
+    set_up(this, world.owner)
+    other = sign_in(world.owner.email)
+    device = TOTPDevice.objects.get(user=world.owner)
+    assert other.post(reverse("two_factor_verify"), {"code": code_for(device, 1)}).status_code == 302
+    assert other.get(reverse("assessments:caseload")).status_code == 200
+    assert this.post(reverse("two_factor_recovery_codes")).status_code == 200
+    assert other.get(reverse("assessments:caseload"))["Location"].startswith(reverse("login"))
+    assert this.get(reverse("assessments:caseload")).status_code == 200
+
+
+def test_an_operator_removing_a_persons_authenticator_ends_their_sessions(world):
+    client = client_for(world.owner)
+    set_up(client, world.owner)
+    TOTPDevice.objects.get(user=world.owner).delete()
+    assert client.get(reverse("assessments:caseload"))["Location"].startswith(reverse("login"))
+
+
+def test_a_password_reset_ends_every_session_signed_in_with_the_old_password(world, mailoutbox):
+    signed_in = client_for(world.owner)
+    key = session_key(signed_in)
+    Client().post(reverse("password_reset"), {"email": world.owner.email})
+    deliver()
+    path = mailoutbox[0].body.split(settings.SITE_URL, 1)[1].split()[0]
+    resetting = Client()
+    form = resetting.get(path, follow=True)
+    new = "a brand new long passphrase"
+    done = resetting.post(form.redirect_chain[-1][0], {"new_password1": new, "new_password2": new})
+    assert done.status_code == 302 and done["Location"] == reverse("password_reset_complete")
+    assert not SessionStore(key).exists(key)
+    assert signed_in.get(reverse("assessments:caseload"))["Location"].startswith(reverse("login"))
+    assert Client().post(reverse("login"), {"username": world.owner.email, "password": new}).status_code == 302
+
+
+def test_a_password_changed_anywhere_signs_out_the_other_sessions_at_their_next_page(world):
+    # Django's session hash: a session signed in with the old password is refused at its next page,
+    # whoever changed it (an operator in the Django admin, or a command).
+    signed_in = client_for(world.owner)
+    world.owner.set_password("a brand new long passphrase")
+    world.owner.save()
+    assert signed_in.get(reverse("assessments:caseload"))["Location"].startswith(reverse("login"))

@@ -5,7 +5,6 @@ import json
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
-from django.contrib.sessions.models import Session
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Q
@@ -187,16 +186,6 @@ def member_role(request: StaffRequest, pk):
     return redirect("practice:overview")
 
 
-def end_sessions(user):
-    """Delete every stored session of a user (they are also refused at their next request)."""
-    ended = 0
-    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
-        if str(session.get_decoded().get("_auth_user_id")) == str(user.pk):
-            session.delete()
-            ended += 1
-    return ended
-
-
 @admin_required
 @require_POST
 def member_deactivate(request: StaffRequest, pk):
@@ -209,7 +198,7 @@ def member_deactivate(request: StaffRequest, pk):
         return redirect("practice:overview")
     if member.user.is_active:
         User.objects.filter(pk=member.user_id).update(is_active=False)
-        ended = end_sessions(member.user)
+        ended = security.end_sessions_of(member.user)
         audit(request, "member.deactivate", member.user, sessions_ended=ended)
         messages.success(
             request,

@@ -217,7 +217,8 @@ def release(request: StaffRequest, pk, assignment_pk):
     form = ReleaseForm(request.POST)
     confirmed = form.is_valid() and form.cleaned_data["confirm_risk"]
     open_alerts = list(_open_alerts(request, assignment.couple).select_related("response__partner"))
-    if open_alerts and not confirmed and not assignment.release_refusal(responses):
+    needs_confirmation = assignment.released_at is None and not assignment.release_refusal(responses)
+    if open_alerts and not confirmed and needs_confirmation:
         context = {"assignment": assignment, "couple": assignment.couple, "alerts": open_alerts}
         return render(request, "assessments/release_confirm.html", context, status=409)
     try:

@@ -347,6 +347,11 @@ LOGGING = {
     },
 }
 
+# The outbox (practice/outbox.py): a row handed out and not started within the queue lease was lost by
+# the broker and is handed out again; while the mail server fails, one waiting row is tried each probe.
+OUTBOX_QUEUE_LEASE_SECONDS = env_int("OUTBOX_QUEUE_LEASE_SECONDS", 60)
+OUTBOX_PROBE_SECONDS = env_int("OUTBOX_PROBE_SECONDS", 60)
+
 # /readyz answers 503 once due outbox work has waited longer than this (seconds).
 READY_MAX_DELAY_SECONDS = env_int("READY_MAX_DELAY_SECONDS", 300)
 

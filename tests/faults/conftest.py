@@ -154,4 +154,3 @@ def quiet_free(transactional_db, world):
     world.practice.save()
     world.other = make_couple(world.owner, "Sam & Alex", ("Sam", "sam@example.com"), ("Alex", "alex@example.com"))
     return world
-

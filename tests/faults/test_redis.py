@@ -47,8 +47,10 @@ def test_redis_stopped_around_a_safety_answer_and_a_submit_the_alert_arrives_onc
     back = timezone.now()
     alert_id = f"<safety-alert-{alert.pk}-urgent@"
     assert wait_for(
-        lambda: any(m.startswith(alert_id) for m in site.message_ids())
-        and Assignment.objects.filter(pk=assignment.pk, both_finished_notified_at__isnull=False).exists(),
+        lambda: (
+            any(m.startswith(alert_id) for m in site.message_ids())
+            and Assignment.objects.filter(pk=assignment.pk, both_finished_notified_at__isnull=False).exists()
+        ),
         60,
     ), site.output()
     alert.refresh_from_db()

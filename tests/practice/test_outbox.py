@@ -169,7 +169,11 @@ def test_transient_failures_give_up_after_the_kinds_last_try_and_say_so(db):
         (smtplib.SMTPResponseException(451, b"try later"), False, "the mail server asked to try again later (451)"),
         (smtplib.SMTPResponseException(554, b"no"), True, "the mail server refused the message (554)"),
         (smtplib.SMTPSenderRefused(451, b"busy", "a@b"), False, "the mail server asked to try again later (451)"),
-        (smtplib.SMTPSenderRefused(553, b"no", "a@b"), True, "the practice's sender address was refused by the mail server (553)"),
+        (
+            smtplib.SMTPSenderRefused(553, b"no", "a@b"),
+            True,
+            "the practice's sender address was refused by the mail server (553)",
+        ),
         (
             smtplib.SMTPRecipientsRefused({"x@example.com": (450, b"greylisted")}),
             False,

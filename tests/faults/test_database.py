@@ -1,0 +1,171 @@
+"""PostgreSQL restarted under a partner's answers, in a real browser against a production-shaped site
+(gunicorn, DEBUG=false) on a PostgreSQL cluster of the test's own.
+
+With JavaScript, every choice made while the database is away is kept, retried and stored as last
+made, without a reload, and the status line never claims "All answers saved" while one waits.
+Without JavaScript, "Save and continue" answers with a readable 503 page that keeps the answers,
+and one press on "Try again" stores them."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tests.conftest import ROOT
+from tests.e2e.conftest import ARGS, CHROMIUM, HAVE_CHROMIUM
+from tests.e2e.partner import start
+
+from .services import PostgresCluster, free_port, postgres_bin, wait_for_port
+
+pytestmark = [
+    pytest.mark.fault,
+    pytest.mark.e2e,
+    pytest.mark.skipif(not HAVE_CHROMIUM, reason=f"no Chromium at {CHROMIUM}"),
+    pytest.mark.skipif(postgres_bin() is None, reason="no PostgreSQL server binaries (initdb, pg_ctl)"),
+]
+
+# Records every text the status line shows, with how many questions were not saved at that moment.
+RECORD_STATUS = """() => {
+  window.statusLog = [];
+  const status = document.querySelector('[data-autosave-status]');
+  const note = () => window.statusLog.push([status.textContent.trim(),
+      document.querySelectorAll('fieldset.question[data-save-state]:not([data-save-state=saved])').length]);
+  new MutationObserver(note).observe(document.querySelector('form'), {subtree: true, childList: true,
+      characterData: true, attributes: true, attributeFilter: ['data-save-state', 'data-state']});
+}"""
+
+
+@pytest.fixture
+def private_site(tmp_path):
+    """A private PostgreSQL, migrated and seeded, and gunicorn serving the site on it."""
+    pg = PostgresCluster().init()
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg.url,
+        "DJANGO_SETTINGS_MODULE": "tests.faults.live_settings",
+        "DEBUG": "false",
+        "SECRET_KEY": "fault-test-" + "x" * 50,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SITE_URL": f"http://127.0.0.1:{port}",
+        "VAR_DIR": str(tmp_path / "var"),
+        "DATABASE_CONNECT_TIMEOUT": "1",
+    }
+    env.pop("REDIS_URL", None)  # the embedded broker: this test breaks only the database
+    seeded = subprocess.run(
+        [sys.executable, "-m", "tests.faults.seed"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert seeded.returncode == 0, seeded.stderr[-3000:]
+    log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115 - open for the server's whole life
+    web = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "connection_practice.wsgi", "-b", f"127.0.0.1:{port}"]
+        + ["--workers", "2", "--threads", "4", "--timeout", "30", "--no-control-socket"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    wait_for_port(port, 20)
+    site = type("Site", (), {})()
+    site.url, site.pg, site.seed = f"http://127.0.0.1:{port}", pg, json.loads(seeded.stdout.strip().splitlines()[-1])
+    site.log = tmp_path / "gunicorn.log"
+    yield site
+    web.terminate()
+    web.wait(10)
+    log.close()
+    pg.destroy()
+
+
+def stored(pg, response_id):
+    with psycopg.connect(pg.url.replace("postgres://", "postgresql://")) as conn:
+        rows = conn.execute(
+            "SELECT i.code, a.value FROM assessments_answer a JOIN assessments_item i ON i.id = a.item_id "
+            "WHERE a.response_id = %s",
+            [response_id],
+        ).fetchall()
+    return dict(rows)
+
+
+def choose(page, question, value):
+    page.locator("fieldset.question").nth(question).locator(f"input[type=radio][value='{value}']").check()
+
+
+def test_the_database_restarted_under_autosaves_every_choice_is_stored_as_last_made_without_a_reload(private_site):
+    site = private_site
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_context().new_page()
+            page.set_default_timeout(15_000)
+            start(page, site.url, site.seed["tokens"]["A"], "Taylor")
+            codes = page.locator("fieldset.question").evaluate_all("els => els.map(e => e.id.slice(5))")
+            page.evaluate(RECORD_STATUS)
+            last = {}
+            for question, value in [(0, "2"), (1, "3"), (2, "4")]:
+                choose(page, question, value)
+                last[codes[question]] = int(value)
+            page.locator("[data-autosave-status][data-state=saved]").wait_for()
+
+            site.pg.stop()
+            down = time.monotonic()
+            # While it is away the partner goes on answering, and changes their mind twice.
+            for question, value in [(3, "2"), (4, "5"), (0, "1"), (3, "4"), (1, "5")]:
+                choose(page, question, value)
+                last[codes[question]] = int(value)
+                time.sleep(0.6)
+            page.locator("[data-autosave-status][data-state=retrying]").wait_for()
+            assert "Not saved yet — retrying" in page.locator("[data-autosave-status]").inner_text()
+            notes = page.locator("fieldset.question [data-item-state]").all_inner_texts()
+            assert notes[3] == "Not saved yet — retrying" and notes[2] == "Saved"
+            time.sleep(max(0, 5 - (time.monotonic() - down)))
+            site.pg.start()
+            back = time.monotonic()
+            page.locator("[data-autosave-status][data-state=saved]").wait_for(timeout=40_000)
+            recovered = time.monotonic() - back
+            log = page.evaluate("window.statusLog")
+            assert page.locator("fieldset.question input[type=radio]:checked").count() == 5
+        finally:
+            browser.close()
+    print(f"database away {back - down:.1f} s; every choice saved {recovered:.1f} s after it returned")
+    answers = stored(site.pg, site.seed["responses"]["A"])
+    assert {code: answers[code] for code in last} == last
+    claims = [(text, unsaved) for text, unsaved in log if text == "All answers saved." and unsaved]
+    assert claims == [], log
+    assert any(text.startswith("Not saved yet") for text, _ in log)
+    assert recovered < 35
+
+
+def test_save_and_continue_without_javascript_while_the_database_is_away_keeps_the_answers_for_one_retry(
+    private_site,
+):
+    site = private_site
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_context(java_script_enabled=False).new_page()
+            page.set_default_timeout(15_000)
+            start(page, site.url, site.seed["tokens"]["B"], "Jordan")
+            questions = page.locator("fieldset.question")
+            codes = questions.evaluate_all("els => els.map(e => e.id.slice(5))")
+            for question in range(len(codes)):
+                choose(page, question, "4" if question % 2 else "2")
+            site.pg.stop()
+            with page.expect_response(lambda r: r.request.method == "POST") as posted:
+                page.get_by_role("button", name="Save and continue").click()
+            assert posted.value.status == 503
+            page.get_by_role("heading", name="The site is briefly unavailable").wait_for()
+            assert "nothing is lost" in page.locator("main").inner_text()
+            site.pg.start()
+            page.get_by_role("button", name="Try again").click()
+            page.wait_for_url("**/section/2/")
+        finally:
+            browser.close()
+    answers = stored(site.pg, site.seed["responses"]["B"])
+    assert answers == {code: 4 if i % 2 else 2 for i, code in enumerate(codes)}
+    log = site.log.read_text()
+    assert "Service Unavailable: /respond/" in log and "Internal Server Error" not in log

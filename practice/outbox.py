@@ -361,6 +361,20 @@ def run_one(job_id, *, now=None):
     return "done"
 
 
+def retry(job_id, *, now=None):
+    """A failed row waits again, due now, with its tries counted afresh (someone asked to try again).
+
+    Returns False when the row was not failed (already retried). The dispatcher is nudged on commit.
+    """
+    now = now or timezone.now()
+    changed = Job.objects.filter(pk=job_id, status=Job.Status.FAILED).update(
+        status=Job.Status.PENDING, due_at=now, attempts=0, claim="", last_error="", finished_at=None
+    )
+    if changed:
+        nudge_on_commit()
+    return bool(changed)
+
+
 def bring_forward(channel, now=None):
     """The channel works again: every row waiting out a backoff on it is due now."""
     names = [k.name for k in _kinds.values() if k.channel == channel]

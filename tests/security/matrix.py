@@ -27,8 +27,8 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from assessments.models import ExportJob
-from assessments.reminders import unsubscribe_token
+from assessments.models import ExportJob, Reminder
+from assessments.reminders import queue, unsubscribe_token
 from practice.models import Invitation, Job
 from tests.conftest import World, make_assignment, make_couple
 
@@ -121,6 +121,8 @@ MATRIX = {
     "practice:audit_export":           ("GET",      "login  login  login  login  deny   deny   ok     deny   ok"),
     "assessments:remind_now":          ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
     "assessments:pause_reminders":     ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
+    "assessments:retry_message":       ("POST",     "login  login  login  login  ok     deny   deny   deny   deny",
+                                        "job_pk=failed_job.pk"),
     "assessments:unsubscribe":         ("GET POST", "ok     ok     ok     ok     ok     ok     ok     ok     ok",
                                         "token=unsubscribe_token"),
     "assessments:caseload":            ("GET",      "login  login  login  login  ok     ok     ok     ok     ok"),
@@ -271,6 +273,15 @@ class MatrixWorld(World):
         # The invitations of the long-expired administration would be overdue work (no worker runs
         # here) and /readyz would rightly say so; this world is about permissions, not delivery.
         Job.objects.all().delete()
+        # A message to partner A that could not be delivered, for "Try again".
+        invitation = self.response_a.reminders.get(kind=Reminder.Kind.INVITATION)
+        self.failed_job = queue(invitation)
+        Job.objects.filter(pk=self.failed_job.pk).update(
+            status=Job.Status.FAILED,
+            last_error="the address was rejected by the mail server",
+            finished_at=timezone.now(),
+        )
+        Reminder.objects.filter(pk=invitation.pk).update(status=Reminder.Status.FAILED)
 
     def staff(self, party):
         return {

@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 import time
+from urllib.error import HTTPError
+from urllib.request import urlopen
 
 import psycopg
 import pytest
@@ -20,7 +22,7 @@ from tests.conftest import ROOT
 from tests.e2e.conftest import ARGS, CHROMIUM, HAVE_CHROMIUM
 from tests.e2e.partner import start
 
-from .services import PostgresCluster, free_port, postgres_bin, wait_for_port
+from .services import PostgresCluster, SilentServer, free_port, postgres_bin, wait_for_port
 
 pytestmark = [
     pytest.mark.fault,
@@ -40,44 +42,57 @@ RECORD_STATUS = """() => {
 }"""
 
 
-@pytest.fixture
-def private_site(tmp_path):
-    """A private PostgreSQL, migrated and seeded, and gunicorn serving the site on it."""
-    pg = PostgresCluster().init()
-    port = free_port()
+def site_env(tmp_path, port, database_url):
     env = {
         **os.environ,
-        "DATABASE_URL": pg.url,
+        "DATABASE_URL": database_url,
         "DJANGO_SETTINGS_MODULE": "tests.faults.live_settings",
         "DEBUG": "false",
         "SECRET_KEY": "fault-test-" + "x" * 50,
         "ALLOWED_HOSTS": "127.0.0.1",
         "SITE_URL": f"http://127.0.0.1:{port}",
         "VAR_DIR": str(tmp_path / "var"),
-        "DATABASE_CONNECT_TIMEOUT": "1",
     }
-    env.pop("REDIS_URL", None)  # the embedded broker: this test breaks only the database
+    env.pop("REDIS_URL", None)  # the embedded broker: these tests break only the database
+    return env
+
+
+class Gunicorn:
+    """The production web server on a free port, with a log file to read afterwards."""
+
+    def __init__(self, tmp_path, port, env):
+        self.url, self.log = f"http://127.0.0.1:{port}", tmp_path / "gunicorn.log"
+        self.out = open(self.log, "w")  # noqa: SIM115 - open for the server's whole life
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "connection_practice.wsgi", "-b", f"127.0.0.1:{port}"]
+            + ["--workers", "2", "--threads", "4", "--timeout", "30", "--no-control-socket"],
+            cwd=ROOT,
+            env=env,
+            stdout=self.out,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_port(port, 20)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.out.close()
+
+
+@pytest.fixture
+def private_site(tmp_path):
+    """A private PostgreSQL, migrated and seeded, and gunicorn serving the site on it."""
+    pg = PostgresCluster().init()
+    port = free_port()
+    env = site_env(tmp_path, port, pg.url)
     seeded = subprocess.run(
         [sys.executable, "-m", "tests.faults.seed"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
     )
     assert seeded.returncode == 0, seeded.stderr[-3000:]
-    log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115 - open for the server's whole life
-    web = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "connection_practice.wsgi", "-b", f"127.0.0.1:{port}"]
-        + ["--workers", "2", "--threads", "4", "--timeout", "30", "--no-control-socket"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    wait_for_port(port, 20)
-    site = type("Site", (), {})()
-    site.url, site.pg, site.seed = f"http://127.0.0.1:{port}", pg, json.loads(seeded.stdout.strip().splitlines()[-1])
-    site.log = tmp_path / "gunicorn.log"
-    yield site
-    web.terminate()
-    web.wait(10)
-    log.close()
+    web = Gunicorn(tmp_path, port, env)
+    web.pg, web.seed = pg, json.loads(seeded.stdout.strip().splitlines()[-1])
+    yield web
+    web.stop()
     pg.destroy()
 
 
@@ -169,3 +184,27 @@ def test_save_and_continue_without_javascript_while_the_database_is_away_keeps_t
     assert answers == {code: 4 if i % 2 else 2 for i, code in enumerate(codes)}
     log = site.log.read_text()
     assert "Service Unavailable: /respond/" in log and "Internal Server Error" not in log
+
+
+def test_a_database_that_accepts_and_never_answers_costs_a_page_about_two_seconds(tmp_path):
+    """PostgreSQL hung (it accepts the connection, then says nothing): the connect timeout gives up
+    and the page is the readable 503, not a request held until the web server kills its worker."""
+    silent = SilentServer().start()
+    port = free_port()
+    web = Gunicorn(tmp_path, port, site_env(tmp_path, port, f"postgres://nobody@127.0.0.1:{silent.port}/connection"))
+    try:
+        urlopen(f"{web.url}/healthz", timeout=20)  # noqa: S310 - the workers have loaded the site
+        started = time.monotonic()
+        alive = urlopen(f"{web.url}/healthz", timeout=10)  # noqa: S310 - a loopback URL of this test
+        assert alive.status == 200 and time.monotonic() - started < 1
+        started = time.monotonic()
+        with pytest.raises(HTTPError) as refused:
+            urlopen(f"{web.url}/a/some-personal-link/", timeout=10)  # noqa: S310
+        took = time.monotonic() - started
+    finally:
+        web.stop()
+        silent.stop()
+    print(f"hung database: the page answered {refused.value.code} after {took:.2f} s")
+    assert refused.value.code == 503 and refused.value.headers["Retry-After"] == "5"
+    assert "The site is briefly unavailable" in refused.value.read().decode()
+    assert took < 3

@@ -112,11 +112,14 @@ class Site:
                 proc.stop()
 
     def output(self):
-        return "\n".join(
-            f"--- {name} ---\n{proc.output()[-4000:]}"
-            for name, proc in (("worker", self.worker), ("beat", self.beat))
-            if proc is not None
-        )
+        """Both processes' logs (stopping them), in full in the test's folder, shortened here."""
+        parts = []
+        for name, proc in (("worker", self.worker), ("beat", self.beat)):
+            if proc is not None:
+                text = proc.output()
+                (self.tmp_path / f"{name}.log").write_text(text)
+                parts.append(f"--- {name} ({self.tmp_path / name}.log) ---\n{text[:3000]}\n[…]\n{text[-3000:]}")
+        return "\n".join(parts)
 
     def message_ids(self):
         """The Message-ID of every e-mail the worker wrote (the file backend, one file per connection)."""

@@ -21,12 +21,13 @@ def test_redis_stopped_around_a_safety_answer_and_a_submit_the_alert_arrives_onc
     world = quiet_free
     site = site_processes().start()
     assignment, tokens = make_assignment(world.couple)
+    # The partners answer from the invitations' links (a partner who finished first gets none).
+    invitations = Reminder.objects.filter(response__assignment=assignment, kind=Reminder.Kind.INVITATION)
+    assert wait_for(lambda: invitations.filter(status=Reminder.Status.SENT).count() == 2, 60), site.output()
     a, b = start(tokens["A"]), start(tokens["B"])
     answer_everything(a, value=4, safety=1)
     answer_everything(b, value=3, safety=1)
     assert b.post(reverse("assessments:submit", args=[b.response_id])).status_code == 302
-    invitations = Reminder.objects.filter(response__assignment=assignment, kind=Reminder.Kind.INVITATION)
-    assert wait_for(lambda: invitations.filter(status=Reminder.Status.SENT).count() == 2, 60), site.output()
 
     redis_server.stop()
     safety = section_codes()[-1][0]

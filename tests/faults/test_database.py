@@ -18,11 +18,12 @@ import psycopg
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_for
 from tests.e2e.conftest import ARGS, CHROMIUM, HAVE_CHROMIUM
 from tests.e2e.partner import start
 
-from .services import PostgresCluster, SilentServer, free_port, postgres_bin, wait_for_port
+from .conftest import Site
+from .services import PostgresCluster, RedisServer, SilentServer, free_port, postgres_bin, wait_for_port
 
 pytestmark = [
     pytest.mark.fault,
@@ -208,3 +209,57 @@ def test_a_database_that_accepts_and_never_answers_costs_a_page_about_two_second
     assert refused.value.code == 503 and refused.value.headers["Retry-After"] == "5"
     assert "The site is briefly unavailable" in refused.value.read().decode()
     assert took < 3
+
+
+def count(pg, sql):
+    with psycopg.connect(pg.url.replace("postgres://", "postgresql://"), connect_timeout=2) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
+def test_the_database_down_during_200_sends_every_invitation_goes_within_a_minute_of_its_return(tmp_path):
+    """PostgreSQL stopped for three seconds while a real worker sends: the batches it broke are
+    retried in seconds, not after a ten-minute lease, and each invitation arrives once outside the
+    documented window (a send the server took just before the row could be marked done)."""
+    pg, redis = PostgresCluster().init(), RedisServer().start()
+    env = site_env(tmp_path, free_port(), pg.url)
+    seeded = subprocess.run(
+        [sys.executable, "-m", "tests.faults.seed", "200"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert seeded.returncode == 0, seeded.stderr[-3000:]
+    site = Site(
+        tmp_path,
+        DATABASE_URL=pg.url,
+        REDIS_URL=redis.url,
+        EMAIL_BACKEND="tests.assessments.reminder_backends.SlowOnceBackend",
+        MAIL_DELAY_SECONDS="0.05",
+        EMAIL_TIMEOUT=1,
+        CELERY_WORKER_LOST_WAIT=2,
+    )
+    sent = "SELECT count(*) FROM assessments_reminder WHERE status = 'sent'"
+    try:
+        site.start(concurrency=2)
+        assert wait_for(lambda: count(pg, sent) >= 20, 60, interval=0.05), site.output()
+        pg.stop()
+        time.sleep(3)
+        pg.start()
+        back = time.monotonic()
+        assert wait_for(lambda: count(pg, sent) == 200, 60), site.output()
+        took = time.monotonic() - back
+        time.sleep(2)  # a duplicate would land now
+        attempts = dict(
+            psycopg.connect(pg.url.replace("postgres://", "postgresql://"))
+            .execute("SELECT r.id, j.attempts FROM assessments_reminder r JOIN practice_job j ON j.id = r.job_id")
+            .fetchall()
+        )
+        ids = site.message_ids()
+    finally:
+        site.stop()
+        redis.stop()
+        pg.destroy()
+    copies = {mid: ids.count(mid) for mid in set(ids)}
+    twice = {mid: n for mid, n in copies.items() if n > 1}
+    print(f"database down 3 s during 200 sends: all sent {took:.1f} s after it returned, {len(twice)} sent twice")
+    assert len(copies) == 200 and took < 60
+    assert sum(n - 1 for n in twice.values()) <= 2  # at most one row per pool process was in the window
+    for mid, n in twice.items():  # <reminder-ID-KIND-SEQ@site>: each copy was its own take of the row
+        assert attempts[int(mid.split("-")[1])] >= n

@@ -31,7 +31,7 @@ test: lint
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not fault" $(PYTEST_ARGS)
 
 # The fault tests (tests/faults and the 300-send kill test): private Redis, PostgreSQL and mail
-# servers stopped, hung and restarted under real processes; about two minutes on two cores.
+# servers stopped, hung and restarted under real processes; about three minutes on two cores.
 faults: install
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -m fault $(PYTEST_ARGS)
 

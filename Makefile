@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test install lint smoke e2e bench screenshots clean
+.PHONY: run test faults install lint smoke e2e bench screenshots clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,12 @@ lint: install
 
 test: lint
 	@command -v chromium >/dev/null 2>&1 || echo "NOTE: no chromium on PATH: the browser tests (tests/e2e) will be skipped. apt-get install chromium to run them."
-	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not fault" $(PYTEST_ARGS)
+
+# The fault tests (tests/faults and the 300-send kill test): private Redis, PostgreSQL and mail
+# servers stopped, hung and restarted under real processes; about three minutes on two cores.
+faults: install
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m fault $(PYTEST_ARGS)
 
 smoke: install
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -m smoke $(PYTEST_ARGS)

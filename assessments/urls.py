@@ -41,6 +41,7 @@ urlpatterns = [
     path("responses/<int:response_pk>/end-access/", counselor.end_access, name="end_access"),
     path("reminders/responses/<int:response_pk>/remind-now/", counselor.remind_now, name="remind_now"),
     path("reminders/couples/<int:couple_pk>/pause/", counselor.pause_reminders, name="pause_reminders"),
+    path("messages/<int:job_pk>/retry/", counselor.retry_message, name="retry_message"),
     # The practice admin's reports.
     path("practice/statistics/", reports.statistics, name="statistics"),
     path("practice/exports/", reports.export_page, name="exports"),

@@ -134,7 +134,7 @@ if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
     if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         # A database that does not answer costs a request seconds, not minutes.
-        DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 3)
+        DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 2)
 else:
     DATABASES = {
         "default": {
@@ -362,6 +362,11 @@ LOGGING = {
         "fontTools": {"level": "WARNING"},
     },
 }
+
+# The outbox (practice/outbox.py): a row handed out and not started within the queue lease was lost by
+# the broker and is handed out again; while the mail server fails, one waiting row is tried each probe.
+OUTBOX_QUEUE_LEASE_SECONDS = env_int("OUTBOX_QUEUE_LEASE_SECONDS", 60)
+OUTBOX_PROBE_SECONDS = env_int("OUTBOX_PROBE_SECONDS", 60)
 
 # /readyz answers 503 once due outbox work has waited longer than this (seconds).
 READY_MAX_DELAY_SECONDS = env_int("READY_MAX_DELAY_SECONDS", 300)

@@ -11,3 +11,5 @@ urlpatterns = [
 ]
 
 handler403 = "practice.views.error_403"
+# The database away is a readable 503 that keeps what was sent; any other error the plain 500 page.
+handler500 = "practice.views.error_500"

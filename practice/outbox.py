@@ -21,7 +21,7 @@ another conditional UPDATE, runs the handler registered for its kind, and record
 * a permanent failure (SMTP 5xx for the recipient, ``Permanent``): failed at once, with words for
   the people who see it.
 
-Leases: a row handed out but not started within ``QUEUE_LEASE`` (the broker lost the message, or
+Leases: a row handed out but not started within ``queue_lease()`` (the broker lost the message, or
 Redis restarted empty) is handed out again; a row running past its kind's lease (its worker died)
 is taken back. Every transition is a conditional UPDATE, so two dispatchers, two workers or a
 message delivered twice change a row once. The one at-least-once window left: a worker killed after
@@ -29,6 +29,7 @@ the mail server accepted a message and before the row is marked done sends it ag
 lease; each e-mail carries a fixed Message-ID so that mail clients fold the two copies.
 """
 
+import contextlib
 import errno
 import logging
 import random
@@ -53,8 +54,6 @@ log = logging.getLogger(__name__)
 
 RUN_TASK = "practice.tasks.run_jobs"
 DISPATCH_TASK = "practice.tasks.dispatch"
-QUEUE_LEASE = timedelta(seconds=60)  # handed out, never started: the broker lost it
-PROBE_EVERY = timedelta(seconds=60)  # while a channel fails, one waiting row is retried this often
 MAX_BACKOFF = 24 * 60 * 60  # seconds
 BATCH = 50  # rows per worker task (one SMTP connection each)
 LIMIT = 2000  # rows per dispatch
@@ -87,6 +86,16 @@ class Kind:
     @property
     def lease(self):
         return self.lease_for()
+
+
+def queue_lease():
+    """A row handed out and not started within this was lost by the broker (OUTBOX_QUEUE_LEASE_SECONDS)."""
+    return timedelta(seconds=settings.OUTBOX_QUEUE_LEASE_SECONDS)
+
+
+def probe_every():
+    """While a channel fails, one waiting row is retried this often (OUTBOX_PROBE_SECONDS)."""
+    return timedelta(seconds=settings.OUTBOX_PROBE_SECONDS)
 
 
 def mail_lease():
@@ -188,7 +197,7 @@ class Dispatch:
 
 def take_back(now):
     """Rows handed out but never started, and rows whose worker died: waiting again (or failed)."""
-    lost = Job.objects.filter(status=Job.Status.QUEUED, claimed_at__lt=now - QUEUE_LEASE).update(
+    lost = Job.objects.filter(status=Job.Status.QUEUED, claimed_at__lt=now - queue_lease()).update(
         status=Job.Status.PENDING, claim=""
     )
     dead = 0
@@ -202,13 +211,13 @@ def take_back(now):
 
 
 def probe(now):
-    """While a channel fails, make one waiting row due each PROBE_EVERY so recovery is seen at once."""
+    """While a channel fails, make one waiting row due each probe_every() so recovery is seen at once."""
     probes = 0
     for channel in {k.channel for k in _kinds.values() if k.channel}:
         names = [k.name for k in _kinds.values() if k.channel == channel]
         backing_off = Job.objects.filter(kind__in=names, status=Job.Status.PENDING, attempts__gt=0, due_at__gt=now)
         last_try = backing_off.aggregate(at=Max("claimed_at"))["at"]
-        if last_try is None or now - last_try < PROBE_EVERY:
+        if last_try is None or now - last_try < probe_every():
             continue
         first = backing_off.order_by("due_at", "pk").values_list("pk", flat=True).first()
         probes += Job.objects.filter(pk=first, status=Job.Status.PENDING).update(due_at=now)
@@ -219,7 +228,8 @@ def dispatch(*, now=None, limit=LIMIT, batch=BATCH):
     """Claim due jobs and hand them to the workers in batches of one kind. Safe to run in parallel."""
     now = now or timezone.now()
     result = Dispatch(taken_back=take_back(now), probes=probe(now))
-    cache.set("outbox:last_dispatch", now.isoformat(), None)
+    with contextlib.suppress(Exception):  # the cache is for operators; a Redis away must not stop dispatching
+        cache.set("outbox:last_dispatch", now.isoformat(), None)
     prune(now)
     due = Job.objects.filter(status=Job.Status.PENDING, due_at__lte=now).order_by("due_at", "pk")
     ids = list(due.values_list("pk", flat=True)[:limit])
@@ -271,9 +281,12 @@ def classify(exc):
         codes = [code for code, _msg in exc.recipients.values()]
         if all(code >= 500 for code in codes):
             return True, "the address was rejected by the mail server"
-        return False, "the mail server asked to try the address again later"
+        return False, f"the mail server asked to try the address again later ({max(codes)})"
     if isinstance(exc, smtplib.SMTPSenderRefused):
-        return exc.smtp_code >= 500, "the practice's sender address was refused by the mail server"
+        if exc.smtp_code >= 500:
+            return True, f"the practice's sender address was refused by the mail server ({exc.smtp_code})"
+        # A 4xx to MAIL FROM is the server saying "not now" (busy, a full queue), not a verdict on the sender.
+        return False, f"the mail server asked to try again later ({exc.smtp_code})"
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return False, "the mail server refused the site's sign-in"
     if isinstance(exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError):
@@ -351,6 +364,20 @@ def run_one(job_id, *, now=None):
     return "done"
 
 
+def retry(job_id, *, now=None):
+    """A failed row waits again, due now, with its tries counted afresh (someone asked to try again).
+
+    Returns False when the row was not failed (already retried). The dispatcher is nudged on commit.
+    """
+    now = now or timezone.now()
+    changed = Job.objects.filter(pk=job_id, status=Job.Status.FAILED).update(
+        status=Job.Status.PENDING, due_at=now, attempts=0, claim="", last_error="", finished_at=None
+    )
+    if changed:
+        nudge_on_commit()
+    return bool(changed)
+
+
 def bring_forward(channel, now=None):
     """The channel works again: every row waiting out a backoff on it is due now."""
     names = [k.name for k in _kinds.values() if k.channel == channel]
@@ -408,4 +435,7 @@ def health(now=None):
 
 def last_dispatch():
     """When a dispatcher last ran (ISO 8601), as far as the cache shared by the processes knows."""
-    return cache.get("outbox:last_dispatch")
+    try:
+        return cache.get("outbox:last_dispatch")
+    except Exception:  # the cache is away: unknown
+        return None

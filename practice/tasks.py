@@ -17,7 +17,7 @@ def dispatch():
 
 
 # A database that is restarting fails the batch as a whole: the same batch is tried again in a few
-# seconds (its rows are still "handed out"), and after QUEUE_LEASE the dispatcher hands them out anyway.
+# seconds (its rows are still "handed out"), and after the queue lease the dispatcher hands them out anyway.
 @shared_task(ignore_result=True, autoretry_for=(DatabaseError,), retry_backoff=2, retry_backoff_max=30, max_retries=8)
 def run_jobs(job_ids):
     """Do a batch of outbox rows, over one mail connection."""

@@ -1,15 +1,17 @@
 import csv
 import io
 import json
+import sys
 
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Paginator
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Count, Q
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -52,6 +54,48 @@ def readyz(request):
 
 def error_403(request, exception=None):
     return render(request, "403.html", {"reason": str(exception or "")}, status=403)
+
+
+RETRY_AFTER_SECONDS = 5
+# Fields a retry page never writes back into the page it shows.
+NOT_KEPT = ("password", "otp", "token")
+
+
+def error_500(request):
+    """An unhandled error. The database away (restarting, failing over) is not a bug: a 503 that says so
+    and, for a form, keeps what was sent so that one press sends it again. Anything else: the 500 page.
+
+    Neither page touches the database or the session (they may be what failed): plain templates,
+    no context processors.
+    """
+    exc = sys.exc_info()[1]
+    if isinstance(exc, OperationalError | InterfaceError):
+        return unavailable(request)
+    return HttpResponse(render_to_string("500.html"), status=500)
+
+
+def unavailable(request):
+    """503 while the database does not answer: plain words for an autosave, a retry page otherwise."""
+    if request.headers.get("X-Requested-With") == "fetch":
+        reply = HttpResponse(
+            "Not saved yet: the site is briefly unavailable. Retrying…",
+            status=503,
+            content_type="text/plain; charset=utf-8",
+        )
+    else:
+        fields = []
+        if request.method == "POST":
+            fields = [
+                (name, value)
+                for name, values in request.POST.lists()
+                for value in values
+                if not any(word in name.lower() for word in NOT_KEPT) or name == "csrfmiddlewaretoken"
+            ]
+        context = {"post": request.method == "POST", "fields": fields, "path": request.get_full_path()}
+        reply = HttpResponse(render_to_string("503.html", context), status=503)
+    reply["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    reply["Cache-Control"] = "no-store"
+    return reply
 
 
 # --- Practice-scoped lookups -------------------------------------------------------------------

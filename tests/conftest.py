@@ -179,10 +179,10 @@ class Worker:
             "CELERY_QUEUE": QUEUE,
             "EMAIL_FILE_PATH": str(self.mail_dir),
             "DJANGO_SETTINGS_MODULE": "connection_practice.settings",
-            **(extra_env or {}),
         }
         if settings.REDIS_URL:
             env["REDIS_URL"] = settings.REDIS_URL
+        env.update(extra_env or {})  # a fault test's own Redis or mail server wins
         self.env = env
         self.concurrency = concurrency
         self.proc = None

@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.contrib import messages
 from django.contrib.staticfiles import finders
 from django.db import transaction
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -19,9 +19,9 @@ from clients.access import own_couple
 from clients.forms import NotesForm
 from clients.models import Couple
 from practice.access import StaffRequest, member_required
-from practice.models import audit
+from practice.models import Job, audit
 
-from .. import charts, comparison, reminders, workflows
+from .. import charts, comparison, reminders, undelivered, workflows
 from ..caseload import attach_overview, caseload_queryset, page_of, progress
 from ..forms import AssignForm, CaseloadFilterForm, ItemCategoryForm, PauseForm, ReleaseForm
 from ..models import Assignment, Instrument, Reminder, Response, SafetyAlert
@@ -69,6 +69,8 @@ def caseload(request: StaffRequest):
         "couples": page.object_list,
         "filtered": bool(filters["status"] or filters["q"]),
     }
+    if not request.htmx:
+        context["undelivered"] = undelivered.for_counselor(request.user, request.practice)
     partial = bool(request.htmx and not request.htmx.history_restore_request)
     # Every partner's index, change and safety chip: a view of clinical data, htmx updates included.
     # The search text is not kept (it may be a client's name); only that there was one.
@@ -114,6 +116,7 @@ def couple(request: StaffRequest, pk):
             "notes_form": NotesForm(instance=couple),
             "explain": comparison.EXPLAIN,
             "panel": {"assignment": open_assignment, "form": form},
+            "undelivered": undelivered.for_couple(couple),
         },
     )
 
@@ -407,7 +410,30 @@ def end_access(request: StaffRequest, response_pk):
     return redirect("assessments:couple", pk=response.assignment.couple_id)
 
 
-# --- Reminders ---------------------------------------------------------------------------------------
+# --- Reminders and messages not delivered -----------------------------------------------------------
+
+
+@member_required
+@require_POST
+def retry_message(request: StaffRequest, job_pk):
+    """Try again to deliver a message that failed (one of the counselor's couples'): audited."""
+    job = get_object_or_404(Job.objects.filter(practice=request.practice, kind__in=undelivered.MAIL_KINDS), pk=job_pk)
+    entries = undelivered.describe([job])
+    if not entries:
+        raise Http404("No such message.")
+    entry = entries[0]
+    couple = own_couple(request, entry.couple_id)  # the counselor's own couples only
+    with transaction.atomic():
+        retried = undelivered.retry(job)
+        if retried:
+            audit(request, "message.retry", job, couple=couple.pk, kind=job.kind)
+    if retried:
+        messages.success(request, f"Trying again: {entry.what}. This page shows if it still cannot be delivered.")
+    else:
+        messages.info(request, f"{entry.what}: already being tried again.")
+    if request.POST.get("back") == "caseload":
+        return redirect("assessments:caseload")
+    return redirect("assessments:couple", pk=couple.pk)
 
 
 def _panel_or_back(request: StaffRequest, couple, assignment_pk, notice="", error=False):

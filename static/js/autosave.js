@@ -2,8 +2,10 @@
  *
  * Each question carries a per-item sequence number (data-seq). A new choice gets the next number
  * and is POSTed to the form's data-save-url; the server stores it only if no newer number is
- * stored, so a late retry can never undo a newer choice. Failed saves retry with backoff, and
- * the page says so. A save may answer with a small piece of page to show at once (the support
+ * stored, so a late retry can never undo a newer choice. A save that did not arrive (no network)
+ * or that the server could not do (5xx: restarting, its database away) keeps the choice and is
+ * retried with backoff, and the page says so; only a refusal (4xx) asks the partner to act. The
+ * line at the bottom says "All answers saved" only when no question is waiting or refused. A save may answer with a small piece of page to show at once (the support
  * resources after a concerning safety answer). Without this script the same form posts with
  * "Save and continue".
  */
@@ -19,6 +21,7 @@
   var storeKey = "seq:" + form.getAttribute("data-response") + ":";
   var pending = {};  // item code -> {value, seq, attempt, timer}
   var failing = 0;
+  var refused = {};  // item code -> the server's words, until a new choice for that question
 
   function remembered(code) {
     try { return parseInt(window.localStorage.getItem(storeKey + code) || "0", 10) || 0; } catch (e) { return 0; }
@@ -43,13 +46,25 @@
   }
 
   function summary() {
+    var refusals = Object.keys(refused);
     if (failing > 0) {
-      say("Not saved yet: check your connection. We keep trying, and nothing you chose is lost.", "retrying");
+      say("Not saved yet — retrying. We keep trying, and nothing you chose is lost.", "retrying");
     } else if (Object.keys(pending).length > 0) {
       say("Saving…", "saving");
+    } else if (refusals.length > 0) {
+      say(refused[refusals[refusals.length - 1]], "refused");
     } else {
       say("All answers saved.", "saved");
     }
+  }
+
+  function retry(code, job) {
+    if (!job.failed) { job.failed = true; failing += 1; }
+    mark(code, "retrying", "Not saved yet — retrying");
+    summary();
+    job.attempt += 1;
+    var delay = Math.min(30000, 1000 * Math.pow(2, job.attempt - 1));
+    job.timer = window.setTimeout(function () { send(code); }, delay);
   }
 
   function send(code) {
@@ -66,6 +81,11 @@
       headers: { "X-CSRFToken": csrf ? csrf.value : "", "X-Requested-With": "fetch" }
     }).then(function (reply) {
       if (pending[code] !== job) { return; }  // a newer choice replaced this one
+      if (reply.status >= 500) {
+        // The server could not do it now (restarting, its database away): nothing was refused.
+        retry(code, job);
+        return;
+      }
       if (job.failed) { job.failed = false; failing -= 1; }
       if (reply.status === 204) {
         delete pending[code];
@@ -96,21 +116,15 @@
         }
         delete pending[code];
         mark(code, "refused", text);
-        summary();
         if (reply.status === 409 && text.indexOf("newer answer") !== -1) {
-          say("This answer was changed in another window. Reload the page to see the latest answers.", "refused");
-        } else {
-          say(text, "refused");
+          text = "This answer was changed in another window. Reload the page to see the latest answers.";
         }
+        refused[code] = text;
+        summary();
       });
     }).catch(function () {
       if (pending[code] !== job) { return; }
-      if (!job.failed) { job.failed = true; failing += 1; }
-      mark(code, "retrying", "Not saved — retrying");
-      summary();
-      job.attempt += 1;
-      var delay = Math.min(30000, 1000 * Math.pow(2, job.attempt - 1));
-      job.timer = window.setTimeout(function () { send(code); }, delay);
+      retry(code, job);
     });
   }
 
@@ -129,6 +143,7 @@
       window.clearTimeout(old.timer);
       if (old.failed) { failing -= 1; }
     }
+    delete refused[code];
     pending[code] = { value: input.value, seq: seq, attempt: 0, failed: false, timer: null };
     mark(code, "saving", "Saving…");
     summary();

@@ -382,7 +382,7 @@ def test_in_a_browser_answers_save_as_chosen_and_a_lost_connection_shows_a_retry
             context.set_offline(True)
             questions.nth(1).locator("label.choice").nth(1).click()
             page.locator("[data-autosave-status][data-state='retrying']").wait_for()
-            assert "Not saved — retrying" in questions.nth(1).inner_text()
+            assert "Not saved yet — retrying" in questions.nth(1).inner_text()
             context.set_offline(False)
             page.locator("[data-autosave-status][data-state='saved']").wait_for(timeout=20000)
             page.reload()

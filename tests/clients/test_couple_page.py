@@ -77,8 +77,9 @@ def test_couple_page_query_count_does_not_grow_with_the_caseload(world, django_a
     client.get(detail(world.couple))
     # session, user + membership, couple, its partners, administrations (with instrument and
     # item count), responses (with partner, score and answer count), every reminder of them, the
-    # audit event. (The session is written at most once a minute: not on this request.)
-    with django_assert_num_queries(8):
+    # couple's undelivered messages, the audit event. (The session is written at most once a
+    # minute: not on this request.)
+    with django_assert_num_queries(9):
         client.get(detail(world.couple))
 
 

@@ -160,7 +160,7 @@ def test_an_answer_chosen_while_the_network_is_down_says_not_saved_then_saves_wh
     questions.nth(1).locator("input[type=radio][value='3']").check()
     page.locator("[data-autosave-status][data-state=retrying]").wait_for()
     assert "Not saved yet" in page.locator("[data-autosave-status]").inner_text()
-    assert questions.nth(1).locator("[data-item-state]").inner_text() == "Not saved — retrying"
+    assert questions.nth(1).locator("[data-item-state]").inner_text() == "Not saved yet — retrying"
     assert questions.nth(0).locator("input[type=radio][value='5']").is_checked()
 
     page.unroute("**/save/")

@@ -103,8 +103,8 @@ def test_a_job_the_broker_lost_is_handed_out_again_after_the_queue_lease(db):
     job = outbox.enqueue("test.record", "lost")
     now = timezone.now()
     assert outbox.dispatch(now=now).claimed == [job.pk]
-    assert outbox.dispatch(now=now + outbox.QUEUE_LEASE - timedelta(seconds=1)).claimed == []
-    later = outbox.dispatch(now=now + outbox.QUEUE_LEASE + timedelta(seconds=1))
+    assert outbox.dispatch(now=now + outbox.queue_lease() - timedelta(seconds=1)).claimed == []
+    later = outbox.dispatch(now=now + outbox.queue_lease() + timedelta(seconds=1))
     assert later.taken_back == 1 and later.claimed == [job.pk]
 
 
@@ -168,6 +168,17 @@ def test_transient_failures_give_up_after_the_kinds_last_try_and_say_so(db):
     [
         (smtplib.SMTPResponseException(451, b"try later"), False, "the mail server asked to try again later (451)"),
         (smtplib.SMTPResponseException(554, b"no"), True, "the mail server refused the message (554)"),
+        (smtplib.SMTPSenderRefused(451, b"busy", "a@b"), False, "the mail server asked to try again later (451)"),
+        (
+            smtplib.SMTPSenderRefused(553, b"no", "a@b"),
+            True,
+            "the practice's sender address was refused by the mail server (553)",
+        ),
+        (
+            smtplib.SMTPRecipientsRefused({"x@example.com": (450, b"greylisted")}),
+            False,
+            "the mail server asked to try the address again later (450)",
+        ),
         (smtplib.SMTPServerDisconnected("gone"), False, "the mail server could not be reached"),
         (ConnectionRefusedError(111, "refused"), False, "the mail server could not be reached"),
         (OSError(errno.ENOSPC, "No space left on device"), False, "the disk the e-mail is written to is full"),

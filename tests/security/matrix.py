@@ -32,8 +32,8 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from assessments.models import Assignment, ExportJob, SafetyAlert
-from assessments.reminders import unsubscribe_token
+from assessments.models import Assignment, ExportJob, Reminder, SafetyAlert
+from assessments.reminders import queue, unsubscribe_token
 from practice.models import Invitation, Job
 from tests.conftest import World, make_assignment, make_couple
 from tests.practice.export_helpers import answer_and_submit
@@ -132,6 +132,8 @@ MATRIX = {
     "practice:audit_export":           ("GET",      "login  login  login  login  deny   deny   ok     deny   ok"),
     "assessments:remind_now":          ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
     "assessments:pause_reminders":     ("POST",     "login  login  login  login  msg    deny   deny   deny   deny"),
+    "assessments:retry_message":       ("POST",     "login  login  login  login  next   deny   deny   deny   deny",
+                                        "job_pk=failed_job.pk"),
     # The page is served; confirming sends on to the same page, now saying reminders stopped.
     "assessments:unsubscribe":         ("GET POST", "ok/next  ok/next  ok/next  ok/next  ok/next  "
                                                     "ok/next  ok/next  ok/next  ok/next",
@@ -320,6 +322,15 @@ class MatrixWorld(World):
         # here) and /readyz would rightly say so; this world is about permissions, not delivery.
         Job.objects.all().delete()
         self.alert = SafetyAlert.objects.create(response=self.response_b, level="concern")
+        # A message to partner A that could not be delivered, for "Try again".
+        invitation = self.response_a.reminders.get(kind=Reminder.Kind.INVITATION)
+        self.failed_job = queue(invitation)
+        Job.objects.filter(pk=self.failed_job.pk).update(
+            status=Job.Status.FAILED,
+            last_error="the address was rejected by the mail server",
+            finished_at=timezone.now(),
+        )
+        Reminder.objects.filter(pk=invitation.pk).update(status=Reminder.Status.FAILED)
 
     def staff(self, party):
         return {

@@ -120,6 +120,7 @@ FUZZ = {
     "assessments:reissue": Fuzz("counselor", {}),
     "assessments:remind_now": Fuzz("counselor", {}),
     "assessments:pause_reminders": Fuzz("counselor", {"paused": "text"}),
+    "assessments:retry_message": Fuzz("counselor", {"back": "text"}),
     "assessments:unsubscribe": Fuzz("anonymous", {}, may_change=("partners",)),
 }
 

@@ -1,0 +1,135 @@
+"""Messages that could not be delivered, as the counselor sees them, and "Try again".
+
+Every e-mail the site sends is an outbox row (practice/outbox.py). A row that failed for good (the
+address was rejected, or every try over a day failed) is listed on the couple's page and in the
+counselor's caseload, in the words the outbox recorded ("the mail server asked to try again later
+(451)", "the disk the e-mail is written to is full"), with *Try again*: the row waits again, due
+now, with its tries counted afresh. Mail the outbox is still retrying is listed on the couple's
+page as "not delivered yet, trying again" (reminders in their panel, the rest here).
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import BigIntegerField, Q
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from practice import outbox
+from practice.models import Job
+
+from .models import Assignment, Reminder, SafetyAlert
+
+MAIL_KINDS = ("partner_email", "counselor_notice", "safety_alert", "safety_escalation")
+CASELOAD_DAYS = 30  # the caseload lists failures this recent; the couple's page lists them all
+NOTICES = {"both_finished": 'Your "both finished" e-mail', "overdue": 'Your "past its due date" e-mail'}
+
+
+@dataclass
+class Undelivered:
+    job: Job
+    couple_id: int
+    counselor_id: int
+    couple_label: str
+    what: str  # "Invitation to Taylor"
+
+    @property
+    def failed(self):
+        return self.job.status == Job.Status.FAILED
+
+    @property
+    def text(self):
+        if self.failed:
+            return f"{self.what} could not be delivered: {self.job.last_error}"
+        return f"{self.what} not delivered yet, trying again: {self.job.last_error}"
+
+
+def describe(jobs):
+    """Undelivered entries for mail rows, each with its couple and in words. Three queries at most."""
+    jobs = [job for job in jobs if job.kind in MAIL_KINDS]
+    by_kind = {}
+    for job in jobs:
+        by_kind.setdefault(job.kind, []).append(job)
+    found = []
+    if "partner_email" in by_kind:
+        rows = Reminder.objects.filter(job__in=by_kind["partner_email"]).select_related(
+            "job", "response__partner", "response__assignment__couple"
+        )
+        for reminder in rows:
+            couple = reminder.response.assignment.couple
+            what = f"{reminder.get_kind_display()} to {reminder.response.partner.first_name}"
+            found.append(Undelivered(reminder.job, couple.pk, couple.counselor_id, couple.label, what))
+    notices = by_kind.get("counselor_notice", [])
+    if notices:
+        assignments = Assignment.objects.select_related("couple").in_bulk(
+            [job.payload.get("assignment") for job in notices]
+        )
+        for job in notices:
+            assignment = assignments.get(job.payload.get("assignment"))
+            if assignment is not None:
+                couple = assignment.couple
+                what = NOTICES.get(job.payload.get("what"), "Your e-mail")
+                found.append(Undelivered(job, couple.pk, couple.counselor_id, couple.label, what))
+    alerts_jobs = by_kind.get("safety_alert", []) + by_kind.get("safety_escalation", [])
+    if alerts_jobs:
+        alerts = SafetyAlert.objects.select_related("response__assignment__couple").in_bulk(
+            [job.payload.get("alert") for job in alerts_jobs]
+        )
+        for job in alerts_jobs:
+            alert = alerts.get(job.payload.get("alert"))
+            if alert is not None:
+                couple = alert.response.assignment.couple
+                what = (
+                    "Your safety alert e-mail (the alert itself is on the comparison page)"
+                    if job.kind == "safety_alert"
+                    else "The e-mail telling the practice's admins that an alert waits"
+                )
+                found.append(Undelivered(job, couple.pk, couple.counselor_id, couple.label, what))
+    return sorted(found, key=lambda u: u.job.finished_at or u.job.due_at, reverse=True)
+
+
+def for_couple(couple):
+    """Every mail of the couple that failed, and every non-reminder mail still being retried."""
+    # Subqueries, not lists: one query in all while nothing failed (the common case).
+    assignment_ids = Assignment.objects.filter(couple=couple).values("pk")
+    alert_ids = SafetyAlert.objects.filter(response__assignment__couple=couple).values("pk")
+    mine = (
+        Q(kind="partner_email", reminder__response__assignment__couple=couple)
+        | Q(kind="counselor_notice", assignment_ref__in=assignment_ids)
+        | Q(kind__in=["safety_alert", "safety_escalation"], alert_ref__in=alert_ids)
+    )
+    failed = Q(status=Job.Status.FAILED)
+    retrying = Q(status__in=[Job.Status.PENDING, Job.Status.QUEUED], attempts__gt=0) & ~Q(last_error="")
+    jobs = Job.objects.alias(
+        assignment_ref=Cast(KT("payload__assignment"), BigIntegerField()),
+        alert_ref=Cast(KT("payload__alert"), BigIntegerField()),
+    ).filter(mine, failed | (retrying & ~Q(kind="partner_email")))
+    return describe(jobs.filter(practice=couple.practice_id))
+
+
+def for_counselor(user, practice, *, now=None):
+    """The counselor's couples' mail that failed in the last CASELOAD_DAYS, newest first."""
+    now = now or timezone.now()
+    jobs = Job.objects.filter(
+        practice=practice,
+        kind__in=MAIL_KINDS,
+        status=Job.Status.FAILED,
+        finished_at__gt=now - timedelta(days=CASELOAD_DAYS),
+    ).order_by("-finished_at")[:200]
+    return [u for u in describe(jobs) if u.counselor_id == user.pk]
+
+
+def retry(job, *, now=None):
+    """Try a failed message again: its row waits again, due now, tries counted afresh. Returns False
+    when it was not failed any more (a double click, or another tab already retried it)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        if not outbox.retry(job.pk, now=now):
+            return False
+        if job.kind == "partner_email":
+            Reminder.objects.filter(job=job, status=Reminder.Status.FAILED).update(
+                status=Reminder.Status.CLAIMED, claimed_at=now, last_error=""
+            )
+    return True

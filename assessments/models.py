@@ -487,3 +487,25 @@ class InstrumentTranslation(models.Model):
 
     def __str__(self):
         return f"{self.instrument.label}.{self.language}"
+
+
+class TalkFlag(models.Model):
+    """A partner's "I'd like to talk about this" on one item, with an optional short private note.
+
+    Only the counselor sees it (on the comparison, "for the session"); never the other partner, the
+    shared summary, an e-mail or an export. seq orders saves like Answer.seq: a late or repeated
+    save never undoes a newer choice. Unticking keeps the row (and any note) with wanted False, so
+    a partner who changes their mind loses nothing, and the counselor sees nothing of it.
+    """
+
+    NOTE_MAX = 500
+
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="talk_flags")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+")
+    wanted = models.BooleanField(default=True)
+    note = models.CharField(max_length=NOTE_MAX, blank=True)
+    seq = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["response", "item"], name="one_talk_flag_per_item")]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import counselor, partner, reports
+from .views import counselor, partner, reports, talk
 
 app_name = "assessments"
 urlpatterns = [
@@ -10,6 +10,7 @@ urlpatterns = [
     path("respond/<int:response_id>/consent/", partner.consent, name="consent"),
     path("respond/<int:response_id>/section/<int:index>/", partner.section, name="section"),
     path("respond/<int:response_id>/save/", partner.save_answer, name="save_answer"),
+    path("respond/<int:response_id>/talk/", talk.save_talk, name="save_talk"),
     path("respond/<int:response_id>/review/", partner.review, name="review"),
     path("respond/<int:response_id>/submit/", partner.submit, name="submit"),
     path("respond/<int:response_id>/results/", partner.results, name="results"),

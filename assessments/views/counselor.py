@@ -19,7 +19,7 @@ from clients.models import Couple
 from practice.access import StaffRequest, member_required
 from practice.models import audit
 
-from .. import charts, comparison, reminders, workflows
+from .. import charts, comparison, reminders, talk, workflows
 from ..caseload import attach_overview, caseload_queryset, page_of, progress
 from ..forms import AssignForm, CaseloadFilterForm, ItemCategoryForm, PauseForm, ReleaseForm
 from ..models import Assignment, Instrument, Reminder, Response, SafetyAlert
@@ -126,6 +126,7 @@ def _comparison_context(assignment):
         "names": names,
         "bars": charts.comparison_bars(report, names),
         "explain": comparison.EXPLAIN,
+        "for_session": talk.for_session(responses),
     }
 
 

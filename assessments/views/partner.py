@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from practice.models import audit
 from practice.tokens import hash_token
 
-from .. import answering, charts, comparison, reminders, scoring, workflows
+from .. import answering, charts, comparison, reminders, scoring, talk, workflows
 from ..forms import ConfirmForm, ConsentForm, SaveAnswerForm, SectionForm
 from ..models import Response, ResponseLink
 
@@ -226,6 +226,7 @@ def _page_context(response, all_pages, page, form=None):
         "next": all_pages[page.index] if page.index < len(all_pages) else None,
         "read_only": response.submitted_at is not None,
         "expires_at": response.link_expires_at,
+        "note_max": talk.NOTE_MAX,
     }
 
 
@@ -239,6 +240,7 @@ def section(request, response, index):
         # their item answers again (least of all the safety section) to whoever holds the phone.
         return redirect("assessments:results", response_id=response.pk)
     all_pages = answering.pages(response)
+    talk.attach(all_pages, talk.stored_flags(response))
     if not 1 <= index <= len(all_pages):
         raise Http404("There is no such page in this assessment.")
     page = all_pages[index - 1]
@@ -257,6 +259,10 @@ def section(request, response, index):
                 q.value = raw
             if f"item-{q.code}" in form.errors:
                 q.error = "Please choose one of the answers shown."
+            q.talk = f"talk-{q.code}" in request.POST
+            q.note = request.POST.get(f"note-{q.code}", q.note)
+            if f"note-{q.code}" in form.errors:
+                q.note_error = f"Please keep the note to {talk.NOTE_MAX} characters."
         context = _page_context(response, all_pages, page, form)
         return render(request, "assessments/section.html", context, status=400)
     rules = answering.item_rules(response.assignment.instrument_id)
@@ -264,6 +270,8 @@ def section(request, response, index):
     with transaction.atomic():
         for code, value, seq in form.answers():
             answering.save_answer(response_id=response.pk, item_id=rules[code].id, value=value, seq=seq, now=now)
+        for code, wanted, note, seq in form.talk_changes():
+            talk.save_flag(response_id=response.pk, item_id=rules[code].id, wanted=wanted, note=note, seq=seq, now=now)
         Response.objects.filter(pk=response.pk).update(last_saved_at=now)
         if page.has_safety:
             workflows.record_safety(response, now=now)

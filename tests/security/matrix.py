@@ -145,6 +145,7 @@ MATRIX = {
     "assessments:section":             ("GET POST", "deny   ok     deny   deny   deny   deny   deny   deny   deny",
                                         "index=1"),
     "assessments:save_answer":         ("POST",     "deny   409    deny   deny   deny   deny   deny   deny   deny"),
+    "assessments:save_talk":           ("POST",     "deny   409    deny   deny   deny   deny   deny   deny   deny"),
     "assessments:review":              ("GET",      "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
     "assessments:submit":              ("POST",     "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
     "assessments:results":             ("GET",      "deny   ok     deny   deny   deny   deny   deny   deny   deny"),

@@ -112,6 +112,7 @@ FUZZ = {
     "assessments:consent": Fuzz("partner_a", {"understood": "text", "share_summary": "text"}),
     "assessments:section": Fuzz("partner_a", {"item-COM1": "text", "item-COM2": "text", "seq-COM1": "text"}),
     "assessments:save_answer": Fuzz("partner_a", {"item": "text", "value": "text", "seq": "text"}),
+    "assessments:save_talk": Fuzz("partner_a", {"item": "text", "talk": "text", "note": NAME, "seq": "text"}),
     "assessments:submit": Fuzz("partner_a", {}),
     "assessments:assign": Fuzz("counselor", {"due_date": "text"}),
     "assessments:cancel": Fuzz("counselor", {}),

@@ -264,3 +264,20 @@ class ExportForm(DateRangeForm):
         self.fields["counselor"].queryset = User.objects.filter(membership__practice=practice).order_by(
             "full_name", "email"
         )
+
+
+class OfficeCodeForm(forms.Form):
+    """The code a counselor gives a partner for answering on the practice's device."""
+
+    code = forms.CharField(
+        label="Your code",
+        max_length=12,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "pattern": "[0-9 ]*"}),
+        error_messages={"required": "Please enter the 6-digit code your counselor gave you."},
+    )
+
+    def clean_code(self):
+        code = self.cleaned_data["code"].replace(" ", "")
+        if not (len(code) == 6 and code.isdigit()):
+            raise forms.ValidationError("The code has 6 digits.")
+        return code

@@ -509,3 +509,25 @@ class TalkFlag(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["response", "item"], name="one_talk_flag_per_item")]
+
+
+class OfficeCodeQuerySet(models.QuerySet):
+    def live(self, now=None):
+        return self.filter(used_at__isnull=True, expires_at__gt=now or timezone.now())
+
+
+class OfficeCode(models.Model):
+    """A one-time 6-digit code that opens one partner's response on a device in the office.
+
+    Only an HMAC of the code under SECRET_KEY is stored (assessments/office.py); it is shown once to
+    the counselor who made it, works once, for 30 minutes, and never travels in a URL.
+    """
+
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="office_codes")
+    code_hash = models.CharField(max_length=64, db_index=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OfficeCodeQuerySet.as_manager()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import counselor, partner, reports, talk
+from .views import counselor, office, partner, reports, talk
 
 app_name = "assessments"
 urlpatterns = [
@@ -19,6 +19,9 @@ urlpatterns = [
     path("stop-reminders/<str:token>/", partner.unsubscribe, name="unsubscribe"),
     path("leave/", partner.leave, name="exit"),
     path("finished/", partner.finished, name="finished"),
+    # In-office answering: the neutral page of the practice's device, and its end.
+    path("here/", office.here, name="here"),
+    path("here/end/", office.here_end, name="here_end"),
     # The counselor's caseload, couple page and comparison.
     path("couples/", counselor.caseload, name="caseload"),
     path("couples/<int:pk>/", counselor.couple, name="couple"),
@@ -40,6 +43,7 @@ urlpatterns = [
     path("responses/<int:response_pk>/resend/", counselor.resend, name="resend"),
     path("responses/<int:response_pk>/reissue/", counselor.reissue, name="reissue"),
     path("responses/<int:response_pk>/end-access/", counselor.end_access, name="end_access"),
+    path("responses/<int:response_pk>/answer-here/", office.answer_here, name="answer_here"),
     path("reminders/responses/<int:response_pk>/remind-now/", counselor.remind_now, name="remind_now"),
     path("reminders/couples/<int:couple_pk>/pause/", counselor.pause_reminders, name="pause_reminders"),
     # The practice admin's reports.

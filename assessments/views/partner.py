@@ -4,6 +4,7 @@ import contextlib
 from functools import wraps
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
 from django.http import Http404, HttpResponse, HttpResponseRedirect
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_POST
 from practice.models import audit
 from practice.tokens import hash_token
 
-from .. import answering, charts, comparison, reminders, scoring, talk, workflows
+from .. import answering, charts, comparison, office, reminders, scoring, talk, workflows
 from ..forms import ConfirmForm, ConsentForm, SaveAnswerForm, SectionForm
 from ..models import Response, ResponseLink
 
@@ -50,11 +51,28 @@ def partner_response(request, response_id):
     """
     if request.session.get(SESSION_KEY) != response_id or LINK_KEY not in request.session:
         return None
-    return (
+    if office.idled_out(request.session):
+        _end_office_session(request, "idle")
+        return None
+    found = (
         Response.objects.select_related("partner", "assignment__couple__practice", "assignment__couple__counselor")
         .filter(pk=response_id, links__pk=request.session[LINK_KEY], links__revoked_at__isnull=True)
         .first()
     )
+    if found is not None:
+        office.touch(request.session)
+    return found
+
+
+def _end_office_session(request, why, response=None):
+    """End the device's in-office session (assessments/office.py) after ``why``: audited, nothing kept."""
+    response_id = request.session.get(SESSION_KEY)
+    if response is None and isinstance(response_id, int):
+        response = Response.objects.select_related("assignment__couple__practice", "partner").filter(pk=response_id)
+        response = response.first()
+    if response is not None:
+        _partner_audit(request, "response.office_session_ended", response, why=why)
+    request.session.flush()
 
 
 def _link_problem(request, title, message, status):
@@ -107,6 +125,10 @@ def partner_view(view):
     @never_cache
     @wraps(view)
     def wrapper(request, response_id, *args, **kwargs):
+        if office.idled_out(request.session):
+            # Five idle minutes on the office device: the neutral page, ready for the next person.
+            _end_office_session(request, "idle")
+            return redirect("assessments:here")
         response = partner_response(request, response_id)
         if response is None:
             return _not_your_link(request)
@@ -374,6 +396,11 @@ def submit(request, response):
         return render(request, "assessments/review.html", context, status=400)
     if workflows.submit(response):
         _partner_audit(request, "response.submit", response)
+    if office.is_office_session(request.session):
+        # On the practice's device the visit ends with the submit: nothing of it stays on screen.
+        _end_office_session(request, "submitted", response)
+        messages.success(request, "Thank you, your answers are saved. Please hand the device back.")
+        return redirect("assessments:here")
     return redirect("assessments:results", response_id=response.pk)
 
 
@@ -472,12 +499,15 @@ def leave(request):
     target = settings.DEFAULT_QUICK_EXIT_URL
     response_id = request.session.get(SESSION_KEY)
     how = "finish" if request.POST.get("how") == "finish" else "quick"
+    in_office = office.is_office_session(request.session)
     if isinstance(response_id, int):
         response = Response.objects.select_related("assignment__couple__practice", "partner").filter(pk=response_id)
         if (found := response.first()) is not None:
             target = found.assignment.couple.practice.quick_exit_url
             _partner_audit(request, "response.visit_ended", found, how=how)
     request.session.flush()
+    if in_office and how == "finish":
+        return redirect("assessments:here")  # the office device, ready for the next person
     if how == "finish":
         return redirect("assessments:finished")
     return HttpResponseRedirect(target)

@@ -28,6 +28,7 @@ MAX_FAILURES = 5
 FAILURE_WINDOW = 15 * 60
 SESSION_FLAG = "office_session"  # the partner session was opened with a code, on an office device
 SEEN_KEY = "office_seen"  # when that session last made a request (epoch seconds)
+THANKS_KEY = "office_thanks"  # the device's next /here/ says "thank you" once (nothing of the response)
 
 
 def code_hash(code):

@@ -38,8 +38,9 @@ def answer_here(request: StaffRequest, response_pk):
     return render(request, "assessments/answer_here.html", context)
 
 
-def _here_page(request, form, status=200):
-    return render(request, "assessments/here.html", {"form": form, "response": None}, status=status)
+def _here_page(request, form, status=200, thanks=False):
+    context = {"form": form, "response": None, "thanks": thanks}
+    return render(request, "assessments/here.html", context, status=status)
 
 
 @login_not_required
@@ -47,7 +48,7 @@ def _here_page(request, form, status=200):
 def here(request):
     """The neutral page of the practice's device: a code opens one partner's response, nothing else shows."""
     if request.method != "POST":
-        return _here_page(request, OfficeCodeForm())
+        return _here_page(request, OfficeCodeForm(), thanks=request.session.pop(office.THANKS_KEY, False))
     address = client_address(request)
     form = OfficeCodeForm(request.POST)
     if office.throttled(address):

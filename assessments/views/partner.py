@@ -4,7 +4,6 @@ import contextlib
 from functools import wraps
 
 from django.conf import settings
-from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
 from django.http import Http404, HttpResponse, HttpResponseRedirect
@@ -399,7 +398,7 @@ def submit(request, response):
     if office.is_office_session(request.session):
         # On the practice's device the visit ends with the submit: nothing of it stays on screen.
         _end_office_session(request, "submitted", response)
-        messages.success(request, "Thank you, your answers are saved. Please hand the device back.")
+        request.session[office.THANKS_KEY] = True  # the new, empty session: "thank you" and nothing else
         return redirect("assessments:here")
     return redirect("assessments:results", response_id=response.pk)
 

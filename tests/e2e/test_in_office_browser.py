@@ -8,7 +8,6 @@ import re
 from types import SimpleNamespace
 
 import pytest
-
 from django.core.cache import cache
 
 from assessments import office

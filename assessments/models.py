@@ -531,3 +531,30 @@ class OfficeCode(models.Model):
     used_at = models.DateTimeField(null=True, blank=True)
 
     objects = OfficeCodeQuerySet.as_manager()
+
+
+class InboxMark(models.Model):
+    """The counselor is done with one item of the inbox (assessments/inbox.py): reviewed, acknowledged or dismissed.
+
+    One row per administration and kind: the item stays done (a second "overdue" never comes back
+    for the same administration). Safety alerts are not marked here: they have their own acknowledgement.
+    """
+
+    class Kind(models.TextChoices):
+        NOT_REVIEWED = "not_reviewed", "Both finished — not yet reviewed"
+        OVERDUE = "overdue", "Overdue"
+        UNDELIVERED = "undelivered", "Could not be delivered"
+
+    class How(models.TextChoices):
+        REVIEWED = "reviewed", "Reviewed"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        DISMISSED = "dismissed", "Dismissed"
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="inbox_marks")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    how = models.CharField(max_length=16, choices=How.choices)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["assignment", "kind"], name="one_inbox_mark_per_kind")]

@@ -4,9 +4,9 @@ The counselor makes a code for one partner from the couple page (``new_code``); 
 it on the neutral ``/here/`` page (``redeem``), which starts a partner session marked as an office
 session. That session ends when the partner submits, on "Finish for now", or after
 ``IDLE_SECONDS`` without a request (``idled_out``), and the device shows ``/here/`` again with
-nothing of the response, ready for the other partner. Wrong codes are counted per address in the
-cache; after ``MAX_FAILURES`` in ``FAILURE_WINDOW`` seconds every code is refused from that address
-until the window passes.
+nothing of the response, ready for the other partner. Wrong codes (6 digits that open nothing) are
+counted per address in the cache; after ``MAX_FAILURES`` in ``FAILURE_WINDOW`` seconds every code
+is refused from that address until the window passes.
 """
 
 import hashlib

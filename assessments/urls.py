@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import counselor, office, partner, reports, talk
+from .views import counselor, inbox, office, partner, reports, talk
 
 app_name = "assessments"
 urlpatterns = [
@@ -37,6 +37,9 @@ urlpatterns = [
         name="share_results",
     ),
     path("alerts/<int:alert_pk>/acknowledge/", counselor.acknowledge_alert, name="acknowledge_alert"),
+    # The counselor's inbox.
+    path("inbox/", inbox.inbox_page, name="inbox"),
+    path("inbox/<int:assignment_pk>/<str:kind>/", inbox.inbox_mark, name="inbox_mark"),
     # The counselor's actions on an administration.
     path("couples/<int:couple_pk>/assign/", counselor.assign, name="assign"),
     path("assignments/<int:assignment_pk>/cancel/", counselor.cancel, name="cancel"),

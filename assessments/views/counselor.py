@@ -19,10 +19,10 @@ from clients.models import Couple
 from practice.access import StaffRequest, member_required
 from practice.models import audit
 
-from .. import charts, comparison, reminders, talk, workflows
+from .. import charts, comparison, inbox, reminders, talk, workflows
 from ..caseload import attach_overview, caseload_queryset, page_of, progress
 from ..forms import AssignForm, CaseloadFilterForm, ItemCategoryForm, PauseForm, ReleaseForm
-from ..models import Assignment, Instrument, Reminder, Response, SafetyAlert
+from ..models import Assignment, InboxMark, Instrument, Reminder, Response, SafetyAlert
 
 
 def _page_or_part(request, template, part, context):
@@ -146,6 +146,8 @@ def comparison_view(request: StaffRequest, pk, assignment_pk):
         return render(request, "clients/comparison_waiting.html", context)
     filters = ItemCategoryForm(request.GET).values()
     audit(request, "comparison.view", assignment, category=filters["category"])
+    if inbox.mark(assignment, InboxMark.Kind.NOT_REVIEWED, InboxMark.How.REVIEWED, by=request.user):
+        audit(request, "inbox.reviewed", assignment, kind=InboxMark.Kind.NOT_REVIEWED)
     context.update(
         {
             "base_template": "base.html",

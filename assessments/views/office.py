@@ -56,8 +56,7 @@ def here(request):
         form.add_error(None, "Too many codes that did not work. Please wait 15 minutes, or ask your counselor.")
         return _here_page(request, form, 429)
     if not form.is_valid():
-        office.count_failure(address)
-        return _here_page(request, form, 400)
+        return _here_page(request, form, 400)  # not 6 digits: it cannot open anything, so it is no guess
     response = office.redeem(form.cleaned_data["code"])
     link = response.links.filter(revoked_at__isnull=True).first() if response is not None else None
     if response is None or link is None or response.answering_closed():

@@ -125,6 +125,9 @@ MATRIX = {
     "assessments:unsubscribe":         ("GET POST", "ok     ok     ok     ok     ok     ok     ok     ok     ok",
                                         "token=unsubscribe_token"),
     "assessments:caseload":            ("GET",      "login  login  login  login  ok     ok     ok     ok     ok"),
+    "assessments:inbox":               ("GET",      "login  login  login  login  ok     ok     ok     ok     ok"),
+    "assessments:inbox_mark":          ("POST",     "login  login  login  login  ok     deny   deny   deny   deny",
+                                        "kind=inbox_kind"),
     "clients:couple_create":           ("GET POST", "login  login  login  login  ok     ok     ok     ok     ok"),
     "assessments:couple":              ("GET",      "login  login  login  login  ok     deny   deny   deny   deny"),
     "clients:couple_notes":            ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
@@ -256,6 +259,7 @@ class MatrixWorld(World):
         super().__init__()
         self.assignment, tokens = make_assignment(self.couple)
         self.token_a, self.token_b = tokens["A"], tokens["B"]
+        self.inbox_kind = "overdue"  # the inbox item an "Acknowledge" or "Dismiss" names
         self.response_a = self.assignment.responses.get(partner__position="A")
         self.response_b = self.assignment.responses.get(partner__position="B")
         self.other_couple = make_couple(

@@ -109,6 +109,7 @@ FUZZ = {
     "assessments:acknowledge_alert": Fuzz("counselor", {}),
     "assessments:end_access": Fuzz("counselor", {}),
     "assessments:answer_here": Fuzz("counselor", {}),
+    "assessments:inbox_mark": Fuzz("counselor", {"how": "text"}),
     "assessments:here": Fuzz("anonymous", {"code": "text"}),
     "assessments:here_end": Fuzz("anonymous", {}),
     "assessments:exit": Fuzz("partner_a", {"how": "text"}),

@@ -10,8 +10,10 @@ query that loads the signed-in user (assessments/annotations.py), so the count c
 
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from clients.models import Couple
 
@@ -67,3 +69,18 @@ def mark(assignment, kind, how, *, by):
     """End one item. False when it was already done."""
     _, created = InboxMark.objects.get_or_create(assignment=assignment, kind=kind, defaults={"how": how, "by": by})
     return created
+
+
+def mark_reviewed(assignment, *, by, now=None):
+    """Opening the comparison ends "not yet reviewed": one statement, True only the first time."""
+    marks = connection.ops.quote_name(InboxMark._meta.db_table)
+    now = connection.ops.adapt_datetimefield_value(now or timezone.now())
+    # The only interpolation is the model's own quoted table name. PostgreSQL and SQLite (3.35+)
+    # both speak ON CONFLICT DO NOTHING ... RETURNING.
+    sql = (
+        f"INSERT INTO {marks} (assignment_id, kind, how, by_id, at) VALUES (%s, %s, %s, %s, %s) "  # noqa: S608
+        "ON CONFLICT (assignment_id, kind) DO NOTHING RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [assignment.pk, KIND.NOT_REVIEWED, InboxMark.How.REVIEWED, by.pk, now])
+        return cursor.fetchone() is not None

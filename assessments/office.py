@@ -98,7 +98,10 @@ def idled_out(session, now=None):
 
 
 def touch(session, now=None):
-    """Note a request of an office session (its idle end slides), and keep its cookie no longer than that."""
+    """Note a request of an office session: its 5-minute idle end slides from here.
+
+    The session row itself keeps the partner sessions' expiry (practice.security); the idle end is
+    enforced here, on the server, whatever the cookie says.
+    """
     if is_office_session(session):
         session[SEEN_KEY] = int((now or timezone.now()).timestamp())
-        session.set_expiry(IDLE_SECONDS)

@@ -146,7 +146,7 @@ def comparison_view(request: StaffRequest, pk, assignment_pk):
         return render(request, "clients/comparison_waiting.html", context)
     filters = ItemCategoryForm(request.GET).values()
     audit(request, "comparison.view", assignment, category=filters["category"])
-    if inbox.mark(assignment, InboxMark.Kind.NOT_REVIEWED, InboxMark.How.REVIEWED, by=request.user):
+    if inbox.mark_reviewed(assignment, by=request.user):
         audit(request, "inbox.reviewed", assignment, kind=InboxMark.Kind.NOT_REVIEWED)
     context.update(
         {

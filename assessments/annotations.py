@@ -3,9 +3,11 @@
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
+from clients.models import Couple
 from practice.auth import annotate_user
 
-from .models import SafetyAlert
+from . import inbox
+from .models import Assignment, SafetyAlert
 
 
 @annotate_user("open_alerts")
@@ -19,3 +21,20 @@ def open_alerts():
         .values("n")
     )
     return Coalesce(Subquery(waiting, output_field=IntegerField()), 0)
+
+
+@annotate_user("inbox_waiting")
+def inbox_waiting():
+    """How many other inbox items wait for the person (assessments/inbox.py), beside the open alerts."""
+    total = None
+    for condition in inbox.conditions().values():
+        waiting = (
+            Assignment.objects.filter(condition, couple__counselor=OuterRef("pk"), couple__status=Couple.Status.ACTIVE)
+            .order_by()
+            .values("couple__counselor")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        count = Coalesce(Subquery(waiting, output_field=IntegerField()), 0)
+        total = count if total is None else total + count
+    return total

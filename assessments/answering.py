@@ -110,6 +110,11 @@ class Question:
     value: str | None = None  # the chosen form value, or None when unanswered
     seq: int = 0
     error: str = ""
+    # "I'd like to talk about this" (assessments/talk.py attaches the stored flag).
+    talk: bool = False
+    note: str = ""
+    talk_seq: int = 0
+    note_error: str = ""
 
     @property
     def answered(self):

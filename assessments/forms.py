@@ -9,6 +9,7 @@ from practice.models import User
 from . import caseload
 from .answering import DECLINED, MAX_SEQ
 from .comparison import ITEM_CATEGORY_FILTERS
+from .talk import NOTE_MAX
 
 MAX_DUE_DAYS = 90
 
@@ -80,6 +81,20 @@ class SectionForm(forms.Form):
         for q in page.questions:
             self.fields[f"item-{q.code}"] = _value_field(q.choices)
             self.fields[f"seq-{q.code}"] = forms.IntegerField(required=False, min_value=1, max_value=MAX_SEQ)
+            # "I'd like to talk about this": a tick, a private note and their own sequence number.
+            self.fields[f"talk-{q.code}"] = forms.BooleanField(required=False)
+            self.fields[f"note-{q.code}"] = forms.CharField(required=False, max_length=NOTE_MAX, strip=True)
+            self.fields[f"talkseq-{q.code}"] = forms.IntegerField(required=False, min_value=1, max_value=MAX_SEQ)
+
+    def talk_changes(self):
+        """[(code, wanted, note, seq)] for every question whose flag or note differs from the stored one."""
+        result = []
+        for q in self.page.questions:
+            wanted = self.cleaned_data.get(f"talk-{q.code}", False)
+            note = self.cleaned_data.get(f"note-{q.code}") or ""
+            if (wanted, note) != (q.talk, q.note):
+                result.append((q.code, wanted, note, self.cleaned_data.get(f"talkseq-{q.code}") or q.talk_seq + 1))
+        return result
 
     def answers(self):
         """[(code, value or None, seq)] for every question answered on this post."""
@@ -125,6 +140,31 @@ class SaveAnswerForm(forms.Form):
             data["answer"] = value
         data["rule"] = rule
         return data
+
+
+class TalkForm(forms.Form):
+    """One autosaved "I'd like to talk about this": the item's code, the tick, the note, a sequence number."""
+
+    item = forms.CharField(max_length=16)
+    talk = forms.BooleanField(required=False)
+    note = forms.CharField(
+        required=False,
+        max_length=NOTE_MAX,
+        strip=True,
+        error_messages={"max_length": f"Please keep the note to {NOTE_MAX} characters."},
+    )
+    seq = forms.IntegerField(min_value=1, max_value=MAX_SEQ)
+
+    def __init__(self, *args, rules, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rules = rules
+
+    def clean_item(self):
+        rule = self.rules.get(self.cleaned_data["item"])
+        if rule is None:
+            raise forms.ValidationError("This question is not part of your assessment.", code="unknown_item")
+        self.cleaned_data["rule"] = rule
+        return self.cleaned_data["item"]
 
 
 # --- The counselor's pages -------------------------------------------------------------------
@@ -224,3 +264,20 @@ class ExportForm(DateRangeForm):
         self.fields["counselor"].queryset = User.objects.filter(membership__practice=practice).order_by(
             "full_name", "email"
         )
+
+
+class OfficeCodeForm(forms.Form):
+    """The code a counselor gives a partner for answering on the practice's device."""
+
+    code = forms.CharField(
+        label="Your code",
+        max_length=12,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "pattern": "[0-9 ]*"}),
+        error_messages={"required": "Please enter the 6-digit code your counselor gave you."},
+    )
+
+    def clean_code(self):
+        code = self.cleaned_data["code"].replace(" ", "")
+        if not (len(code) == 6 and code.isdigit()):
+            raise forms.ValidationError("The code has 6 digits.")
+        return code

@@ -487,3 +487,74 @@ class InstrumentTranslation(models.Model):
 
     def __str__(self):
         return f"{self.instrument.label}.{self.language}"
+
+
+class TalkFlag(models.Model):
+    """A partner's "I'd like to talk about this" on one item, with an optional short private note.
+
+    Only the counselor sees it (on the comparison, "for the session"); never the other partner, the
+    shared summary, an e-mail or an export. seq orders saves like Answer.seq: a late or repeated
+    save never undoes a newer choice. Unticking keeps the row (and any note) with wanted False, so
+    a partner who changes their mind loses nothing, and the counselor sees nothing of it.
+    """
+
+    NOTE_MAX = 500
+
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="talk_flags")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+")
+    wanted = models.BooleanField(default=True)
+    note = models.CharField(max_length=NOTE_MAX, blank=True)
+    seq = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["response", "item"], name="one_talk_flag_per_item")]
+
+
+class OfficeCodeQuerySet(models.QuerySet):
+    def live(self, now=None):
+        return self.filter(used_at__isnull=True, expires_at__gt=now or timezone.now())
+
+
+class OfficeCode(models.Model):
+    """A one-time 6-digit code that opens one partner's response on a device in the office.
+
+    Only an HMAC of the code under SECRET_KEY is stored (assessments/office.py); it is shown once to
+    the counselor who made it, works once, for 30 minutes, and never travels in a URL.
+    """
+
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="office_codes")
+    code_hash = models.CharField(max_length=64, db_index=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OfficeCodeQuerySet.as_manager()
+
+
+class InboxMark(models.Model):
+    """The counselor is done with one item of the inbox (assessments/inbox.py): reviewed, acknowledged or dismissed.
+
+    One row per administration and kind: the item stays done (a second "overdue" never comes back
+    for the same administration). Safety alerts are not marked here: they have their own acknowledgement.
+    """
+
+    class Kind(models.TextChoices):
+        NOT_REVIEWED = "not_reviewed", "Both finished — not yet reviewed"
+        OVERDUE = "overdue", "Overdue"
+        UNDELIVERED = "undelivered", "Could not be delivered"
+
+    class How(models.TextChoices):
+        REVIEWED = "reviewed", "Reviewed"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        DISMISSED = "dismissed", "Dismissed"
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="inbox_marks")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    how = models.CharField(max_length=16, choices=How.choices)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["assignment", "kind"], name="one_inbox_mark_per_kind")]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import counselor, partner, reports
+from .views import counselor, inbox, office, partner, reports, talk
 
 app_name = "assessments"
 urlpatterns = [
@@ -10,6 +10,7 @@ urlpatterns = [
     path("respond/<int:response_id>/consent/", partner.consent, name="consent"),
     path("respond/<int:response_id>/section/<int:index>/", partner.section, name="section"),
     path("respond/<int:response_id>/save/", partner.save_answer, name="save_answer"),
+    path("respond/<int:response_id>/talk/", talk.save_talk, name="save_talk"),
     path("respond/<int:response_id>/review/", partner.review, name="review"),
     path("respond/<int:response_id>/submit/", partner.submit, name="submit"),
     path("respond/<int:response_id>/results/", partner.results, name="results"),
@@ -18,6 +19,9 @@ urlpatterns = [
     path("stop-reminders/<str:token>/", partner.unsubscribe, name="unsubscribe"),
     path("leave/", partner.leave, name="exit"),
     path("finished/", partner.finished, name="finished"),
+    # In-office answering: the neutral page of the practice's device, and its end.
+    path("here/", office.here, name="here"),
+    path("here/end/", office.here_end, name="here_end"),
     # The counselor's caseload, couple page and comparison.
     path("couples/", counselor.caseload, name="caseload"),
     path("couples/<int:pk>/", counselor.couple, name="couple"),
@@ -33,12 +37,16 @@ urlpatterns = [
         name="share_results",
     ),
     path("alerts/<int:alert_pk>/acknowledge/", counselor.acknowledge_alert, name="acknowledge_alert"),
+    # The counselor's inbox.
+    path("inbox/", inbox.inbox_page, name="inbox"),
+    path("inbox/<int:assignment_pk>/<str:kind>/", inbox.inbox_mark, name="inbox_mark"),
     # The counselor's actions on an administration.
     path("couples/<int:couple_pk>/assign/", counselor.assign, name="assign"),
     path("assignments/<int:assignment_pk>/cancel/", counselor.cancel, name="cancel"),
     path("responses/<int:response_pk>/resend/", counselor.resend, name="resend"),
     path("responses/<int:response_pk>/reissue/", counselor.reissue, name="reissue"),
     path("responses/<int:response_pk>/end-access/", counselor.end_access, name="end_access"),
+    path("responses/<int:response_pk>/answer-here/", office.answer_here, name="answer_here"),
     path("reminders/responses/<int:response_pk>/remind-now/", counselor.remind_now, name="remind_now"),
     path("reminders/couples/<int:couple_pk>/pause/", counselor.pause_reminders, name="pause_reminders"),
     path("messages/<int:job_pk>/retry/", counselor.retry_message, name="retry_message"),

@@ -21,10 +21,10 @@ from clients.models import Couple
 from practice.access import StaffRequest, member_required
 from practice.models import Job, audit
 
-from .. import charts, comparison, reminders, undelivered, workflows
+from .. import charts, comparison, inbox, reminders, talk, undelivered, workflows
 from ..caseload import attach_overview, caseload_queryset, page_of, progress
 from ..forms import AssignForm, CaseloadFilterForm, ItemCategoryForm, PauseForm, ReleaseForm
-from ..models import Assignment, Instrument, Reminder, Response, SafetyAlert
+from ..models import Assignment, InboxMark, Instrument, Reminder, Response, SafetyAlert
 
 
 def _page_or_part(request, template, part, context):
@@ -144,6 +144,7 @@ def _comparison_context(assignment):
         "names": names,
         "bars": charts.comparison_bars(report, names),
         "explain": comparison.EXPLAIN,
+        "for_session": talk.for_session(responses),
     }
 
 
@@ -163,6 +164,8 @@ def comparison_view(request: StaffRequest, pk, assignment_pk):
         return render(request, "clients/comparison_waiting.html", context)
     filters = ItemCategoryForm(request.GET).values()
     audit(request, "comparison.view", assignment, category=filters["category"])
+    if inbox.mark_reviewed(assignment, by=request.user):
+        audit(request, "inbox.reviewed", assignment, kind=InboxMark.Kind.NOT_REVIEWED)
     context.update(
         {
             "base_template": "base.html",

@@ -18,7 +18,7 @@ from practice import security
 from practice.models import audit
 from practice.tokens import hash_token
 
-from .. import answering, charts, comparison, reminders, scoring, workflows
+from .. import answering, charts, comparison, office, reminders, scoring, talk, workflows
 from ..forms import ConfirmForm, ConsentForm, SaveAnswerForm, SectionForm
 from ..models import Response, ResponseLink
 
@@ -51,11 +51,28 @@ def partner_response(request, response_id):
     """
     if request.session.get(SESSION_KEY) != response_id or LINK_KEY not in request.session:
         return None
-    return (
+    if office.idled_out(request.session):
+        _end_office_session(request, "idle")
+        return None
+    found = (
         Response.objects.select_related("partner", "assignment__couple__practice", "assignment__couple__counselor")
         .filter(pk=response_id, links__pk=request.session[LINK_KEY], links__revoked_at__isnull=True)
         .first()
     )
+    if found is not None:
+        office.touch(request.session)
+    return found
+
+
+def _end_office_session(request, why, response=None):
+    """End the device's in-office session (assessments/office.py) after ``why``: audited, nothing kept."""
+    response_id = request.session.get(SESSION_KEY)
+    if response is None and isinstance(response_id, int):
+        response = Response.objects.select_related("assignment__couple__practice", "partner").filter(pk=response_id)
+        response = response.first()
+    if response is not None:
+        _partner_audit(request, "response.office_session_ended", response, why=why)
+    request.session.flush()
 
 
 def _link_problem(request, title, message, status):
@@ -108,6 +125,10 @@ def partner_view(view):
     @never_cache
     @wraps(view)
     def wrapper(request, response_id, *args, **kwargs):
+        if office.idled_out(request.session):
+            # Five idle minutes on the office device: the neutral page, ready for the next person.
+            _end_office_session(request, "idle")
+            return redirect("assessments:here")
         response = partner_response(request, response_id)
         if response is None:
             return _not_your_link(request)
@@ -231,6 +252,7 @@ def _page_context(response, all_pages, page, form=None):
         "next": all_pages[page.index] if page.index < len(all_pages) else None,
         "read_only": response.submitted_at is not None,
         "expires_at": response.link_expires_at,
+        "note_max": talk.NOTE_MAX,
     }
 
 
@@ -244,6 +266,7 @@ def section(request, response, index):
         # their item answers again (least of all the safety section) to whoever holds the phone.
         return redirect("assessments:results", response_id=response.pk)
     all_pages = answering.pages(response)
+    talk.attach(all_pages, talk.stored_flags(response))
     if not 1 <= index <= len(all_pages):
         raise Http404("There is no such page in this assessment.")
     page = all_pages[index - 1]
@@ -262,6 +285,10 @@ def section(request, response, index):
                 q.value = raw
             if f"item-{q.code}" in form.errors:
                 q.error = "Please choose one of the answers shown."
+            q.talk = f"talk-{q.code}" in request.POST
+            q.note = request.POST.get(f"note-{q.code}", q.note)
+            if f"note-{q.code}" in form.errors:
+                q.note_error = f"Please keep the note to {talk.NOTE_MAX} characters."
         context = _page_context(response, all_pages, page, form)
         return render(request, "assessments/section.html", context, status=400)
     rules = answering.item_rules(response.assignment.instrument_id)
@@ -269,6 +296,8 @@ def section(request, response, index):
     with transaction.atomic():
         for code, value, seq in form.answers():
             answering.save_answer(response_id=response.pk, item_id=rules[code].id, value=value, seq=seq, now=now)
+        for code, wanted, note, seq in form.talk_changes():
+            talk.save_flag(response_id=response.pk, item_id=rules[code].id, wanted=wanted, note=note, seq=seq, now=now)
         Response.objects.filter(pk=response.pk).update(last_saved_at=now)
         if page.has_safety:
             workflows.record_safety(response, now=now)
@@ -372,6 +401,11 @@ def submit(request, response):
     with transaction.atomic():  # the submission and its audit row commit together, or neither
         if workflows.submit(response):
             _partner_audit(request, "response.submit", response)
+    if office.is_office_session(request.session):
+        # On the practice's device the visit ends with the submit: nothing of it stays on screen.
+        _end_office_session(request, "submitted", response)
+        request.session[office.THANKS_KEY] = True  # the new, empty session: "thank you" and nothing else
+        return redirect("assessments:here")
     return redirect("assessments:results", response_id=response.pk)
 
 
@@ -470,12 +504,15 @@ def leave(request):
     target = settings.DEFAULT_QUICK_EXIT_URL
     response_id = request.session.get(SESSION_KEY)
     how = "finish" if request.POST.get("how") == "finish" else "quick"
+    in_office = office.is_office_session(request.session)
     if isinstance(response_id, int):
         response = Response.objects.select_related("assignment__couple__practice", "partner").filter(pk=response_id)
         if (found := response.first()) is not None:
             target = found.assignment.couple.practice.quick_exit_url
             _partner_audit(request, "response.visit_ended", found, how=how)
     request.session.flush()
+    if in_office and how == "finish":
+        return redirect("assessments:here")  # the office device, ready for the next person
     if how == "finish":
         return redirect("assessments:finished")
     return HttpResponseRedirect(target)

@@ -14,7 +14,18 @@ from tests.conftest import make_assignment, page_text
 pytestmark = pytest.mark.smoke
 
 # Words that would betray the other partner or anyone's safety answers on a partner's page.
-LEAKS = ("Taylor", "taylor@example.com", "Support is here", "needs your attention", "urgent", "concern", "danger")
+TALK_NOTE = "TalkNoteSentinel about the holidays"
+LEAKS = (
+    "Taylor",
+    "taylor@example.com",
+    "Support is here",
+    "needs your attention",
+    "urgent",
+    "concern",
+    "danger",
+    TALK_NOTE,
+    "For the session",
+)
 
 
 def partner_urls(response_id):
@@ -47,9 +58,13 @@ def assert_nothing_leaks(pages):
 
 @pytest.fixture
 def couple_answering(world):
-    """Taylor (A) answered everything with 5, urgent safety answers, and submitted."""
+    """Taylor (A) answered everything with 5, urgent safety answers, asked to talk about one item
+    with a private note, and submitted."""
     assignment, tokens = make_assignment(world.couple)
     a = start(tokens["A"])
+    talk = {"item": section_codes()[0][0], "talk": "on", "note": TALK_NOTE, "seq": 1}
+    assert a.post(reverse("assessments:save_talk", args=[a.response_id]), talk).status_code == 204
+    assert TALK_NOTE in page_text(a.get(reverse("assessments:section", args=[a.response_id, 1])))
     answer_everything(a, value=5, safety=3)
     a.post(reverse("assessments:submit", args=[a.response_id]))
     assert Response.objects.get(pk=a.response_id).safety_level == "urgent"

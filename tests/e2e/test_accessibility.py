@@ -37,6 +37,7 @@ def test_counselor_pages_have_no_serious_accessibility_problem_on_desktop_or_pho
     couple, assignment = data.world.couple, data.assignment
     pages = {
         "caseload": "/couples/",
+        "inbox": "/inbox/",  # before the comparison, whose visit clears "not yet reviewed"
         "couple": f"/couples/{couple.pk}/",
         "comparison": f"/couples/{couple.pk}/assessments/{assignment.pk}/",
         "add-couple": "/couples/new/",

@@ -246,6 +246,9 @@ def test_partner_answers_everything_with_the_keyboard_alone_and_submits(partner_
                 page.keyboard.press("ArrowDown")  # the second choice
                 page.keyboard.press("ArrowDown")  # the third
             page.keyboard.press("Tab")
+            # "Talk about this with your counselor" is the question's next stop, then the next question.
+            assert focused(page, f"#{code} details.talk summary"), f"talk toggle of question {i + 1}"
+            page.keyboard.press("Tab")
         page.locator(SAVED).wait_for()
         assert checked(page) == count
         button = "main button.primary[type=submit]"

@@ -139,6 +139,10 @@ MATRIX = {
                                                     "ok/next  ok/next  ok/next  ok/next",
                                         "token=unsubscribe_token"),
     "assessments:caseload":            ("GET",      "login  login  login  login  ok     ok     ok     ok     ok"),
+    "assessments:inbox":               ("GET",      "login  login  login  login  ok     ok     ok     ok     ok"),
+    # The matrix posts no choice: the counselor is asked to choose Acknowledge or Dismiss.
+    "assessments:inbox_mark":          ("POST",     "login  login  login  login  msg    deny   deny   deny   deny",
+                                        "kind=inbox_kind"),
     "clients:couple_create":           ("GET POST", "login  login  login  login  ok     ok     ok     ok     ok"),
     "assessments:couple":              ("GET",      "login  login  login  login  ok     deny   deny   deny   deny"),
     "clients:couple_notes":            ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
@@ -146,12 +150,15 @@ MATRIX = {
     "assessments:comparison":          ("GET",      "login  login  login  login  ok     deny   deny   deny   deny"),
     "assessments:comparison_pdf":      ("GET",      "login  login  login  login  ok     deny   deny   deny   deny"),
     "assessments:release":             ("POST",     "login  login  login  login  msg    deny   deny   deny   deny"),
-    "assessments:withdraw":            ("POST",     "login  login  login  login  next    deny   deny   deny   deny"),
-    "assessments:share_results":       ("POST",     "login  login  login  login  next    deny   deny   deny   deny"),
-    "assessments:acknowledge_alert":   ("POST",     "login  login  login  login  next    deny   deny   deny   deny"),
-    "assessments:end_access":          ("POST",     "login  login  login  login  next    deny   deny   deny   deny"),
+    "assessments:withdraw":            ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
+    "assessments:share_results":       ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
+    "assessments:acknowledge_alert":   ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
+    "assessments:end_access":          ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
+    "assessments:answer_here":         ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
     "assessments:exit":                ("POST",     "next   next   next   next   next   next   next   next   next"),
     "assessments:finished":            ("GET",      "ok     ok     ok     ok     ok     ok     ok     ok     ok"),
+    "assessments:here":                ("GET POST", "ok     ok     ok     ok     ok     ok     ok     ok     ok"),
+    "assessments:here_end":            ("POST",     "next   next   next   next   next   next   next   next   next"),
     "assessments:shared_summary":      ("GET",      "deny   deny   deny   deny   deny   deny   deny   deny   deny"),
     "assessments:open_link":           ("GET",      "next   next   next   next   next   next   next   next   next"),
     "assessments:welcome":             ("GET POST", "deny   ok/next  deny   deny   deny   deny   deny   deny   deny"),
@@ -159,6 +166,7 @@ MATRIX = {
     "assessments:section":             ("GET POST", "deny   ok/next  deny   deny   deny   deny   deny   deny   deny",
                                         "index=1"),
     "assessments:save_answer":         ("POST",     "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
+    "assessments:save_talk":           ("POST",     "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
     "assessments:review":              ("GET",      "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
     "assessments:submit":              ("POST",     "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
     "assessments:results":             ("GET",      "deny   next   deny   deny   deny   deny   deny   deny   deny"),
@@ -290,6 +298,7 @@ class MatrixWorld(World):
         super().__init__()
         self.assignment, tokens = make_assignment(self.couple)
         self.token_a, self.token_b = tokens["A"], tokens["B"]
+        self.inbox_kind = "overdue"  # the inbox item an "Acknowledge" or "Dismiss" names
         self.response_a = self.assignment.responses.get(partner__position="A")
         self.response_b = self.assignment.responses.get(partner__position="B")
         # Partner A is past "this is me" and the consent page, so the answering pages are served

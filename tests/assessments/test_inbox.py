@@ -1,0 +1,117 @@
+"""The counselor's inbox: each kind of item, in order, cleared as documented, and its count in the header."""
+
+from datetime import timedelta
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from assessments.models import Assignment, InboxMark, Reminder, SafetyAlert
+from practice.models import AuditEvent
+from tests.clients.factories import finished_assignment
+from tests.conftest import client_for, make_couple, page_text
+
+
+def inbox_text(user):
+    reply = client_for(user).get(reverse("assessments:inbox"))
+    assert reply.status_code == 200
+    return page_text(reply)
+
+
+def header_count(user):
+    text = page_text(client_for(user).get(reverse("assessments:caseload")))
+    start = text.index('href="/inbox/"')
+    segment = text[start : text.index("</a>", start)]
+    digits = "".join(ch for ch in segment.split("inbox-count")[-1] if ch.isdigit()) if "inbox-count" in segment else ""
+    return int(digits or 0)
+
+
+def overdue_couple(world, label="Overdue & Late"):
+    couple = make_couple(world.owner, label=label, a=("Ana", "ana@example.com"), b=("Ben", "ben@example.com"))
+    assignment, _, _ = finished_assignment(couple)
+    Assignment.objects.filter(pk=assignment.pk).update(
+        status=Assignment.Status.OPEN, completed_at=None, due_at=timezone.now() - timedelta(days=1)
+    )
+    return couple, assignment
+
+
+def test_each_kind_is_listed_safety_first_and_counted_in_the_header(world):
+    finished, responses, _ = finished_assignment(world.couple)
+    SafetyAlert.objects.create(response=responses["B"], level="concern")
+    late_couple, late = overdue_couple(world)
+    Reminder.objects.filter(response__assignment=late).update(status=Reminder.Status.FAILED)
+    text = inbox_text(world.owner)
+    labels = ("Safety alert", "Both finished — not yet reviewed", "Overdue", "Could not be delivered")
+    order = [text.index(f"<strong>{label}</strong>") for label in labels]
+    assert order == sorted(order)
+    assert "Taylor & Jordan" in text and "Overdue & Late" in text
+    # One alert, one not reviewed, one overdue, one undelivered.
+    assert header_count(world.owner) == 4
+    assert "Nothing waits for you" in inbox_text(world.colleague) and header_count(world.colleague) == 0
+
+
+def test_opening_the_comparison_marks_not_yet_reviewed_done(world):
+    finished, responses, _ = finished_assignment(world.couple)
+    assert "<strong>Both finished — not yet reviewed</strong>" in inbox_text(world.owner)
+    client_for(world.owner).get(reverse("assessments:comparison", args=[world.couple.pk, finished.pk]))
+    assert "<strong>Both finished — not yet reviewed</strong>" not in inbox_text(world.owner)
+    assert header_count(world.owner) == 0
+    assert AuditEvent.objects.filter(action="inbox.reviewed").count() == 1
+    client_for(world.owner).get(reverse("assessments:comparison", args=[world.couple.pk, finished.pk]))
+    assert AuditEvent.objects.filter(action="inbox.reviewed").count() == 1  # once
+
+
+def test_acknowledge_and_dismiss_clear_an_item_and_are_audited(world):
+    late_couple, late = overdue_couple(world)
+    Reminder.objects.filter(response__assignment=late).update(status=Reminder.Status.FAILED)
+    client = client_for(world.owner)
+    acked = client.post(reverse("assessments:inbox_mark", args=[late.pk, "overdue"]), {"how": "acknowledged"})
+    assert acked.status_code == 302
+    client.post(reverse("assessments:inbox_mark", args=[late.pk, "undelivered"]), {"how": "dismissed"})
+    text = inbox_text(world.owner)
+    assert "Overdue & Late" not in text and header_count(world.owner) == 0
+    assert set(InboxMark.objects.values_list("kind", "how")) == {
+        ("overdue", "acknowledged"),
+        ("undelivered", "dismissed"),
+    }
+    assert {"inbox.acknowledged", "inbox.dismissed"} <= set(AuditEvent.objects.values_list("action", flat=True))
+
+
+def test_bad_input_and_other_peoples_items_are_refused_and_change_nothing(world):
+    late_couple, late = overdue_couple(world)
+    client = client_for(world.owner)
+    assert (
+        client.post(reverse("assessments:inbox_mark", args=[late.pk, "sideways"]), {"how": "dismissed"}).status_code
+        == 404
+    )
+    bad = client.post(reverse("assessments:inbox_mark", args=[late.pk, "overdue"]), {"how": "shred"}, follow=True)
+    assert bad.status_code == 200 and "Please choose Acknowledge or Dismiss" in page_text(bad)
+    for user in (world.colleague, world.outsider):
+        reply = client_for(user).post(
+            reverse("assessments:inbox_mark", args=[late.pk, "overdue"]), {"how": "dismissed"}
+        )
+        assert reply.status_code == 404
+    assert not InboxMark.objects.exists()
+
+
+def test_an_archived_couple_leaves_the_inbox(world):
+    late_couple, late = overdue_couple(world)
+    late_couple.status = late_couple.Status.ARCHIVED
+    late_couple.save()
+    assert "Overdue & Late" not in inbox_text(world.owner) and header_count(world.owner) == 0
+
+
+def test_the_header_count_costs_no_query_of_its_own(world):
+    client = client_for(world.owner)
+    url = reverse("assessments:caseload")
+    client.get(url)
+    with CaptureQueriesContext(connection) as calm:
+        client.get(url)
+    overdue_couple(world)
+    finished_assignment(world.couple)
+    with CaptureQueriesContext(connection) as busy:
+        client.get(url)
+    assert header_count(world.owner) == 2
+    # The caseload lists one more couple; the inbox count itself adds nothing to the query count.
+    assert len(busy) == len(calm)

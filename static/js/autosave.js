@@ -4,8 +4,9 @@
  * and is POSTed to the form's data-save-url; the server stores it only if no newer number is
  * stored, so a late retry can never undo a newer choice. Failed saves retry with backoff, and
  * the page says so. A save may answer with a small piece of page to show at once (the support
- * resources after a concerning safety answer). Without this script the same form posts with
- * "Save and continue".
+ * resources after a concerning safety answer). As each answer is saved, the progress bar and
+ * this part's count in the list of parts move with it. Without this script the same form posts
+ * with "Save and continue", and the page says so.
  */
 (function () {
   "use strict";
@@ -19,6 +20,42 @@
   var storeKey = "seq:" + form.getAttribute("data-response") + ":";
   var pending = {};  // item code -> {value, seq, attempt, timer}
   var failing = 0;
+  var progress = document.querySelector("[data-progress]");
+  var pageCount = document.querySelector("[data-page-count]");
+  var questions = form.querySelectorAll("fieldset.question");
+  var answeredAtLoad = {};  // item code -> true when it had a saved answer as the page loaded
+  Array.prototype.forEach.call(questions, function (box) {
+    if (box.querySelector("input[type=radio]:checked")) { answeredAtLoad[box.id.slice(5)] = true; }
+  });
+  var answeredElsewhere = progress
+    ? (parseInt(progress.getAttribute("data-answered"), 10) || 0) - Object.keys(answeredAtLoad).length
+    : 0;
+
+  // How many of this page's questions have a saved answer now (loaded with one, or saved since).
+  function savedOnPage() {
+    var n = 0;
+    Array.prototype.forEach.call(questions, function (box) {
+      var code = box.id.slice(5);
+      if (answeredAtLoad[code] || box.getAttribute("data-save-state") === "saved") { n += 1; }
+    });
+    return n;
+  }
+
+  function showProgress() {
+    var onPage = savedOnPage();
+    if (progress) {
+      var total = parseInt(progress.getAttribute("data-total"), 10) || 0;
+      var answered = Math.min(total, answeredElsewhere + onPage);
+      var label = progress.querySelector("[data-progress-label]");
+      var bar = progress.querySelector("progress");
+      if (label) { label.textContent = answered + " of " + total + " questions answered"; }
+      if (bar) { bar.value = answered; bar.textContent = (total ? Math.round(100 * answered / total) : 0) + "%"; }
+    }
+    if (pageCount) {
+      var count = parseInt(pageCount.getAttribute("data-questions"), 10) || 0;
+      pageCount.textContent = onPage >= count ? "done" : onPage + "/" + count;
+    }
+  }
 
   function remembered(code) {
     try { return parseInt(window.localStorage.getItem(storeKey + code) || "0", 10) || 0; } catch (e) { return 0; }
@@ -71,6 +108,7 @@
         delete pending[code];
         mark(code, "saved", "Saved");
         summary();
+        showProgress();
         return;
       }
       if (reply.status === 200) {
@@ -78,6 +116,7 @@
         delete pending[code];
         mark(code, "saved", "Saved");
         summary();
+        showProgress();
         return reply.text().then(function (html) {
           var slot = document.querySelector("[data-support-slot]");
           var box = document.getElementById("item-" + code);
@@ -113,6 +152,9 @@
       job.timer = window.setTimeout(function () { send(code); }, delay);
     });
   }
+
+  // With this script running, every choice is saved as it is made.
+  say("Each answer is saved as you choose it.", "ready");
 
   form.addEventListener("change", function (event) {
     var input = event.target;

@@ -5,11 +5,11 @@ to a table of the same numbers. Colours are literal so the PDF renderer draws th
 B's line is dashed so the partners differ without colour.
 """
 
-from decimal import ROUND_HALF_UP, Decimal
-
 from django.utils import dateformat, timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+
+from . import scoring
 
 PARTNER_COLORS = {"A": "#2f5d62", "B": "#a0522d"}
 PARTNER_DASH = {"A": "", "B": "6 4"}
@@ -28,8 +28,8 @@ def _num(value):
 
 
 def _whole(value):
-    """Round half up, as the tables beside the charts do (Django's floatformat), so both agree."""
-    return int(Decimal(repr(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    """The one rounding rule for displayed scores (scoring.whole), so a chart and its table agree."""
+    return scoring.whole(value)
 
 
 def _frame(chart_id, title, desc, width, height, body):

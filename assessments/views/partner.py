@@ -388,7 +388,7 @@ def results(request, response):
             rows.append(
                 {
                     "title": domain["title"],
-                    "score": None if value is None else round(value),
+                    "score": None if value is None else scoring.whole(value),
                     "band": band,
                     "band_label": scoring.BAND_LABELS.get(band, "Not scored"),
                     "words": PLAIN_WORDS[band],
@@ -400,7 +400,7 @@ def results(request, response):
     context = {
         "response": response,
         "rows": rows,
-        "index": None if index is None else round(index),
+        "index": None if index is None else scoring.whole(index),
         "index_band": scoring.band(index),
         "index_band_label": scoring.BAND_LABELS.get(scoring.band(index), ""),
         "band_note": scoring.BAND_NOTE,

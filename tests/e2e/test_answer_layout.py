@@ -12,8 +12,9 @@ LAYOUT = """
 () => [...document.querySelectorAll('fieldset.question')].map((box) => {
   const card = box.getBoundingClientRect();
   const title = box.querySelector('legend').getBoundingClientRect();
-  const tops = [...box.querySelectorAll('.choice:not(.declined)')].map((c) => Math.round(c.getBoundingClientRect().top));
-  const lefts = [...box.querySelectorAll('.choice:not(.declined)')].map((c) => c.getBoundingClientRect().left);
+  const scale = [...box.querySelectorAll('.choice:not(.declined)')].map((c) => c.getBoundingClientRect());
+  const tops = scale.map((r) => Math.round(r.top));
+  const lefts = scale.map((r) => r.left);
   return {rows: new Set(tops).size, ordered: lefts.every((x, i) => i === 0 || x > lefts[i - 1]),
           titleInside: title.top >= card.top + 1 && title.bottom <= card.bottom, count: tops.length};
 })

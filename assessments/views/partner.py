@@ -380,6 +380,8 @@ def results(request, response):
         return render(request, "assessments/results_waiting.html", {"response": response})
     score = getattr(response, "score", None)
     spec = answering.definition(response.assignment.instrument_id)
+    # Each part is named as on the page the partner answered it, not by its scoring name.
+    section_titles = {section["key"]: section["title"] for section in spec.get("sections", [])}
     rows = []
     if score is not None:
         for domain in spec["domains"]:
@@ -387,7 +389,7 @@ def results(request, response):
             band = scoring.band(value)
             rows.append(
                 {
-                    "title": domain["title"],
+                    "title": section_titles.get(domain["key"], domain["title"]),
                     "score": None if value is None else scoring.whole(value),
                     "band": band,
                     "band_label": scoring.BAND_LABELS.get(band, "Not scored"),
@@ -404,6 +406,12 @@ def results(request, response):
         "index_band": scoring.band(index),
         "index_band_label": scoring.BAND_LABELS.get(scoring.band(index), ""),
         "band_note": scoring.BAND_NOTE,
+        # What each band means, said once for the bands that occur (not once per row).
+        "band_words": [
+            (scoring.BAND_LABELS.get(band, "Not scored"), PLAIN_WORDS[band])
+            for band in ("strong", "mixed", "needs_attention", None)
+            if any(row["band"] == band for row in rows)
+        ],
         "needs_support": answering.needs_support(response),
         "summary_shared": response.assignment.summary_is_shared(comparison.responses_by_position(response.assignment)),
     }

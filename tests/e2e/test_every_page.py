@@ -145,11 +145,20 @@ def targets(world):
     return found, skipped
 
 
-def open_as(new_context, base, world, party):
+def open_as(new_context, base, world, party, broken):
     context = new_context(WIDTHS[0])
     if party in world.sessions:
         context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": world.sessions[party], "url": base}])
     page = context.new_page()
+    # What a page asks for on its own (styles, scripts, icons, /favicon.ico) must all be there.
+    page.on(
+        "response",
+        lambda r: (
+            broken.append(f"{r.status} {r.url} (on {page.url})")
+            if r.status >= 400 and r.request.resource_type != "document"
+            else None
+        ),
+    )
     token = {"partner_a": world.token_a, "finished_a": world.finished_token}.get(party)
     if token is not None:
         page.goto(f"{base}{reverse('assessments:open_link', args=[token])}")
@@ -350,10 +359,10 @@ def page_world(transactional_db):
 def test_every_page_reads_well_at_phone_and_desk_widths(page_world, server, new_context):
     world, base = page_world, server.url
     found, skipped = targets(world)
-    pages, problems, opened = {}, [], []
+    pages, problems, opened, broken = {}, [], [], []
     for target in found:
         if target.party not in pages:
-            pages[target.party] = open_as(new_context, base, world, target.party)
+            pages[target.party] = open_as(new_context, base, world, target.party, broken)
         page = pages[target.party]
         where = f"{target.name} ({target.party}, {target.path})"
         # Asked first without following redirects, in a copy of the visitor's browser state (a
@@ -383,6 +392,7 @@ def test_every_page_reads_well_at_phone_and_desk_widths(page_world, server, new_
         opened.append(target.name)
         check(page, target, problems)
     assert not problems, f"{len(problems)} problems on {len(opened)} pages:\n" + "\n".join(problems)
+    assert not broken, "requests that failed:\n" + "\n".join(sorted(set(broken)))
     # The generated list really is the site: every page a counselor, admin and partner use is in it.
     for name in (
         "assessments:caseload",

@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
+# `make run PORT=8010` moves the whole site (web server, the links in e-mails and the demo's sign-in line).
+PORT ?= 8000
 
 .PHONY: run test faults install lint smoke e2e bench screenshots clean
 
@@ -16,8 +18,8 @@ install: $(VENV)/.installed
 
 run: install
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
-	$(PY) manage.py run_all
+	PORT=$(PORT) $(PY) manage.py seed_demo
+	PORT=$(PORT) $(PY) manage.py run_all --port $(PORT)
 
 lint: install
 	$(VENV)/bin/ruff format --check .

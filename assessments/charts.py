@@ -5,11 +5,11 @@ to a table of the same numbers. Colours are literal so the PDF renderer draws th
 B's line is dashed so the partners differ without colour.
 """
 
-from decimal import ROUND_HALF_UP, Decimal
-
 from django.utils import dateformat, timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+
+from . import scoring
 
 PARTNER_COLORS = {"A": "#2f5d62", "B": "#a0522d"}
 PARTNER_DASH = {"A": "", "B": "6 4"}
@@ -28,8 +28,8 @@ def _num(value):
 
 
 def _whole(value):
-    """Round half up, as the tables beside the charts do (Django's floatformat), so both agree."""
-    return int(Decimal(repr(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    """The one rounding rule for displayed scores (scoring.whole), so a chart and its table agree."""
+    return scoring.whole(value)
 
 
 def _frame(chart_id, title, desc, width, height, body):
@@ -47,7 +47,7 @@ def _frame(chart_id, title, desc, width, height, body):
     )
 
 
-def trend_chart(*, chart_id, title, desc, labels, series, width=560, height=220, compact=False, last_notes=None):
+def trend_chart(*, chart_id, title, desc, labels, series, width=340, height=200, compact=False, last_notes=None):
     """Lines over administrations on a 0-100 scale, with the three bands shaded behind.
 
     ``labels`` names each administration (x axis); ``series`` is a list of
@@ -56,7 +56,9 @@ def trend_chart(*, chart_id, title, desc, labels, series, width=560, height=220,
     reliable-change label.
     """
     last_notes = last_notes or {}
-    left, right, top, bottom = (28, 10, 8, 20) if compact else (36, 14, 12, 28)
+    # Charts are drawn at their own size and only ever shrink (to a phone's width): the text sizes
+    # below stay at 12 px or more there (tests/e2e/test_every_page.py measures them as drawn).
+    left, right, top, bottom = (30, 10, 10, 22) if compact else (36, 14, 12, 28)
     plot_w, plot_h = width - left - right, height - top - bottom
     n = len(labels)
 
@@ -89,8 +91,8 @@ def trend_chart(*, chart_id, title, desc, labels, series, width=560, height=220,
                 _num(y(tick)),
                 GRID,
                 left - 4,
-                _num(y(tick) + 3.5),
-                9 if compact else 11,
+                _num(y(tick) + 4),
+                12 if compact else 14,
                 INK,
                 tick,
             )
@@ -103,7 +105,7 @@ def trend_chart(*, chart_id, title, desc, labels, series, width=560, height=220,
                     '<text x="{}" y="{}" font-size="{}" text-anchor="{}" fill="{}">{}</text>',
                     _num(x(i)),
                     height - (5 if compact else 8),
-                    9 if compact else 11,
+                    12 if compact else 14,
                     "middle" if n == 1 else "start" if i == 0 else "end" if i == n - 1 else "middle",
                     INK,
                     label,
@@ -150,14 +152,14 @@ def trend_chart(*, chart_id, title, desc, labels, series, width=560, height=220,
     return _frame(chart_id, title, desc, width, height, mark_safe("".join(parts)))  # noqa: S308 - built by format_html
 
 
-def pair_bars(*, chart_id, title, desc, rows, names, width=480):
+def pair_bars(*, chart_id, title, desc, rows, names, width=340):
     """Horizontal bars, partner A above partner B, per score on 0-100 with shaded bands.
 
     ``rows`` are ``(label, a, b, gap)``; a ``gap`` of True adds a "gap" mark on the right.
     """
-    left, right, row_h, bar_h = 8, 64, 58, 13
+    left, right, row_h, bar_h = 8, 80, 62, 14
     plot_w = width - left - right
-    height = row_h * len(rows) + 22
+    height = row_h * len(rows) + 24
 
     def x(v):
         return left + v * plot_w / 100
@@ -167,11 +169,11 @@ def pair_bars(*, chart_id, title, desc, rows, names, width=480):
         top = r * row_h
         parts.append(
             format_html(
-                '<text x="{}" y="{}" font-size="12" font-weight="600" fill="{}">{}</text>', left, top + 13, INK, label
+                '<text x="{}" y="{}" font-size="14" font-weight="600" fill="{}">{}</text>', left, top + 14, INK, label
             )
         )
         for k, (position, value) in enumerate((("A", a), ("B", b))):
-            bar_y = top + 19 + k * (bar_h + 3)
+            bar_y = top + 20 + k * (bar_h + 3)
             for lo, hi, fill in BAND_ZONES:
                 parts.append(
                     format_html(
@@ -186,9 +188,9 @@ def pair_bars(*, chart_id, title, desc, rows, names, width=480):
             if value is None:
                 parts.append(
                     format_html(
-                        '<text x="{}" y="{}" font-size="11" fill="{}">{}: not enough answers</text>',
+                        '<text x="{}" y="{}" font-size="14" fill="{}">{}: not enough answers</text>',
                         left + 4,
-                        bar_y + 10,
+                        bar_y + 11,
                         INK,
                         names[position],
                     )
@@ -197,7 +199,7 @@ def pair_bars(*, chart_id, title, desc, rows, names, width=480):
             parts.append(
                 format_html(
                     '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{}: {}</title></rect>'
-                    '<text x="{}" y="{}" font-size="11" fill="{}">{} {}</text>',
+                    '<text x="{}" y="{}" font-size="14" fill="{}">{} {}</text>',
                     left,
                     bar_y + 2,
                     _num(max(x(value) - left, 1)),
@@ -206,7 +208,7 @@ def pair_bars(*, chart_id, title, desc, rows, names, width=480):
                     names[position],
                     _whole(value),
                     _num(left + plot_w + 4),
-                    bar_y + 10,
+                    bar_y + 11,
                     INK,
                     position,
                     _whole(value),
@@ -215,17 +217,17 @@ def pair_bars(*, chart_id, title, desc, rows, names, width=480):
         if gap:
             parts.append(
                 format_html(
-                    '<text x="{}" y="{}" font-size="11" font-weight="700" fill="{}" text-anchor="end">gap</text>',
+                    '<text x="{}" y="{}" font-size="14" font-weight="700" fill="{}" text-anchor="end">gap</text>',
                     width - 2,
-                    top + 13,
+                    top + 20 + bar_h + 3 + 11,  # beside partner B's value, clear of a long label
                     ATTENTION,
                 )
             )
-    axis_y = row_h * len(rows) + 14
+    axis_y = row_h * len(rows) + 16
     for tick in (0, 50, 70, 100):
         parts.append(
             format_html(
-                '<text x="{}" y="{}" font-size="10" text-anchor="middle" fill="{}">{}</text>',
+                '<text x="{}" y="{}" font-size="14" text-anchor="middle" fill="{}">{}</text>',
                 _num(x(tick)),
                 axis_y,
                 INK,
@@ -270,8 +272,8 @@ def trend_charts(trend, names, changes=None):
                     f"at each administration, on a 0 to 100 scale. The same numbers are in the table.",
                     labels=labels,
                     series=[(pos, names.get(pos, pos), values[pos]) for pos in ("A", "B")],
-                    width=560 if big else 280,
-                    height=220 if big else 130,
+                    width=340 if big else 240,
+                    height=200 if big else 130,
                     compact=not big,
                     last_notes={pos: entries[key]["text"] for pos, entries in changes.items() if key in entries},
                 ),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
 SCORING_VERSION = "1"
@@ -250,6 +251,15 @@ def connection_index(domain_scores: Mapping[str, float | None]) -> float | None:
     if len(scored) < MIN_SCORED_COUPLE_DOMAINS:
         return None
     return math.fsum(scored) / len(scored)
+
+
+def whole(score: float) -> int:
+    """The one rounding rule for every score a person reads: half up to a whole number.
+
+    52.5 is 53 (and -2.5 is -3) on the results page, the caseload, the comparison, the summary,
+    the charts and the PDF alike. Python's round() would give 52 (it rounds halves to even).
+    """
+    return int(Decimal(repr(float(score))).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def band(score: float | None) -> str | None:

@@ -6,17 +6,28 @@ from practice.models import User
 from .models import Couple
 
 
+def _missing(what):
+    return {"required": f"Write {what}.", "invalid": f"Write {what} as name@example.com."}
+
+
 class CoupleForm(forms.ModelForm):
-    a_first_name = forms.CharField(label="Partner A first name", max_length=80)
+    a_first_name = forms.CharField(
+        label="Partner A first name", max_length=80, error_messages=_missing("partner A's first name")
+    )
     a_last_name = forms.CharField(label="Partner A last name", max_length=80, required=False)
-    a_email = forms.EmailField(label="Partner A e-mail")
-    b_first_name = forms.CharField(label="Partner B first name", max_length=80)
+    a_email = forms.EmailField(label="Partner A e-mail", error_messages=_missing("partner A's e-mail address"))
+    b_first_name = forms.CharField(
+        label="Partner B first name", max_length=80, error_messages=_missing("partner B's first name")
+    )
     b_last_name = forms.CharField(label="Partner B last name", max_length=80, required=False)
-    b_email = forms.EmailField(label="Partner B e-mail")
+    b_email = forms.EmailField(label="Partner B e-mail", error_messages=_missing("partner B's e-mail address"))
 
     class Meta:
         model = Couple
         fields = ["label"]
+        labels = {"label": "Name for this couple"}
+        help_texts = {"label": "How the couple appears in your caseload, e.g. Taylor & Jordan."}
+        error_messages = {"label": {"required": "Write a name for this couple."}}
 
     def clean(self):
         data = super().clean()

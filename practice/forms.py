@@ -8,7 +8,7 @@ from django.db import transaction
 
 from . import jobs, security
 from .formats import EARLIEST_DATE, LATEST_DATE
-from .models import AuditEvent, Membership, Practice, User
+from .models import AuditEvent, Membership, Practice, User, tel_number
 
 
 def _fits_an_id(value):
@@ -174,6 +174,9 @@ class PracticeSettingsForm(forms.ModelForm):
             "results_visibility",
             "quick_exit_url",
             "alert_escalation_hours",
+            "emergency_number",
+            "support_line_text",
+            "support_line_numbers",
         ]
         labels = {
             "default_due_days": "Default due period (days)",
@@ -185,6 +188,9 @@ class PracticeSettingsForm(forms.ModelForm):
             "quiet_hours_start": "Quiet hours start (no e-mails from)",
             "quiet_hours_end": "Quiet hours end",
             "require_two_factor": "Staff must use two-factor sign-in",
+            "emergency_number": "Emergency number",
+            "support_line_text": "Confidential support line",
+            "support_line_numbers": "Support line phone numbers",
         }
         widgets = {
             "quiet_hours_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
@@ -213,6 +219,19 @@ class PracticeSettingsForm(forms.ModelForm):
         if not url.startswith("https://"):
             raise forms.ValidationError("Choose a site that starts with https://, such as https://www.weather.com/.")
         return url
+
+    def clean_emergency_number(self):
+        number = self.cleaned_data["emergency_number"].strip()
+        if number and not tel_number(number):
+            raise forms.ValidationError("Write the number itself, e.g. 911, 999 or 112, or leave it empty.")
+        return number
+
+    def clean_support_line_numbers(self):
+        numbers = [n.strip() for n in self.cleaned_data["support_line_numbers"].split(",") if n.strip()]
+        for number in numbers:
+            if not tel_number(number):
+                raise forms.ValidationError(f"“{number}” is not a phone number: write digits, e.g. 1-800-799-7233.")
+        return ", ".join(numbers)
 
     def clean_reminder_after_days(self):
         return _day_list(self.cleaned_data.get("reminder_after_days") or "")

@@ -59,6 +59,12 @@ def _validate_time_zone(value):
         raise ValidationError(f"{value!r} is not a known time zone.")
 
 
+def tel_number(text):
+    """A phone number as a tel: link dials it: digits, and a leading + if written."""
+    digits = "".join(c for c in text if c.isdigit())
+    return ("+" + digits if text.strip().startswith("+") else digits) if digits else ""
+
+
 def default_reminder_policy():
     return {"after_days": [2, 5], "before_due_days": 1, "overdue_notice": True}
 
@@ -85,6 +91,24 @@ class Practice(models.Model):
         default="https://www.weather.com/", help_text="The neutral site a partner's quick exit opens."
     )
 
+    # What a partner reads on the support page and under a concerning safety answer: the
+    # practice's own country, so no number is hard-coded to one.
+    emergency_number = models.CharField(
+        max_length=40, default="911", blank=True, help_text="The local emergency number, e.g. 911, 999 or 112."
+    )
+    support_line_text = models.CharField(
+        max_length=300,
+        default="the National Domestic Violence Hotline (US), any time, or text START to 88788",
+        blank=True,
+        help_text="Who a partner can talk to in confidence, in a few words.",
+    )
+    support_line_numbers = models.CharField(
+        max_length=200,
+        default="1-800-799-7233",
+        blank=True,
+        help_text="Its phone numbers, separated by commas; each becomes a tap-to-call link.",
+    )
+
     class ResultsVisibility(models.TextChoices):
         AT_ONCE = "at_once", "At once, when they submit"
         AFTER_RELEASE = "after_release", "Only after their counselor shares them (at the feedback session)"
@@ -102,6 +126,15 @@ class Practice(models.Model):
         # (the settings page and the Django admin both validate through here).
         if any(unicodedata.category(char) == "Cc" for char in self.name):
             raise ValidationError({"name": "Write the practice's name on one line, without line breaks or tabs."})
+
+    @property
+    def support_numbers(self):
+        """The support line's numbers as (as written, what a tel: link dials)."""
+        return [(n.strip(), tel_number(n)) for n in self.support_line_numbers.split(",") if tel_number(n)]
+
+    @property
+    def emergency_tel(self):
+        return tel_number(self.emergency_number)
 
     @property
     def tz(self):

@@ -310,8 +310,31 @@ def section(request, response, index):
     return redirect("assessments:review", response_id=response.pk)
 
 
-def _save_refused(message, status):
+def save_refused(message, status):
+    """A refused autosave: short plain text the page's script shows as it is."""
     return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+
+
+def saving_refusal(request, response_id):
+    """(response, None) when this session may save to the response now, else (None, the refusal).
+
+    The rules every autosave shares (an answer's, a "talk about this" flag's).
+    """
+    response = partner_response(request, response_id)
+    if response is None:
+        reopen = "Not saved: please open your personal link again. Your earlier answers are kept."
+        return None, save_refused(reopen, 403)
+    if response.identity_confirmed_at is None or response.consented_at is None:
+        return None, save_refused("Not saved: please start from your personal link.", 409)
+    closed = response.answering_closed()
+    if closed == "submitted":
+        return None, save_refused("Not saved: you have already submitted, so answers can no longer change.", 409)
+    if closed == "expired":
+        hint = _new_link_hint(response.assignment)
+        return None, save_refused(f"Not saved: this link has expired. {hint}", 410)
+    if closed:
+        return None, save_refused("Not saved: this link no longer opens. Every answer you gave is kept.", 410)
+    return response, None
 
 
 @login_not_required
@@ -324,23 +347,13 @@ def save_answer(request, response_id):
     safety item adds the safety level's two, and answers with the support resources when the
     level calls for them. The session is written back at most once a minute (practice.middleware.touch).
     """
-    response = partner_response(request, response_id)
-    if response is None:
-        return _save_refused("Not saved: please open your personal link again. Your earlier answers are kept.", 403)
-    if response.identity_confirmed_at is None or response.consented_at is None:
-        return _save_refused("Not saved: please start from your personal link.", 409)
-    closed = response.answering_closed()
-    if closed == "submitted":
-        return _save_refused("Not saved: you have already submitted, so answers can no longer change.", 409)
-    if closed == "cancelled":
-        return _save_refused("Not saved: this link no longer opens. Every answer you gave is kept.", 410)
-    if closed == "expired":
-        hint = _new_link_hint(response.assignment)
-        return _save_refused(f"Not saved: this link has expired. {hint}", 410)
+    response, refused = saving_refusal(request, response_id)
+    if refused:
+        return refused
     form = SaveAnswerForm(request.POST, rules=answering.item_rules(response.assignment.instrument_id))
     if not form.is_valid():
         errors = form.non_field_errors() or ["Please choose one of the answers shown."]
-        return _save_refused(f"Not saved: {errors[0]}", 400)
+        return save_refused(f"Not saved: {errors[0]}", 400)
     rule = form.cleaned_data["rule"]
     # A safety answer and the alert it may raise are stored together, or not at all.
     with transaction.atomic(savepoint=False) if rule.section == SAFETY_SECTION else contextlib.nullcontext():
@@ -351,7 +364,7 @@ def save_answer(request, response_id):
             # More queries, for safety items only: read the safety answers, store a changed level (and alert).
             workflows.record_safety(response)
     if not stored:
-        return _save_refused("Not saved: a newer answer to this question was already saved.", 409)
+        return save_refused("Not saved: a newer answer to this question was already saved.", 409)
     if rule.section == SAFETY_SECTION and answering.needs_support(response):
         # The tiny partial the page shows at once: support resources, for this respondent only.
         return render(request, "assessments/_support_resources.html", {"response": response})
@@ -420,6 +433,8 @@ def results(request, response):
         return render(request, "assessments/results_waiting.html", {"response": response})
     score = getattr(response, "score", None)
     spec = answering.definition(response.assignment.instrument_id)
+    # Each part is named as on the page the partner answered it, not by its scoring name.
+    section_titles = {section["key"]: section["title"] for section in spec.get("sections", [])}
     rows = []
     if score is not None:
         for domain in spec["domains"]:
@@ -427,8 +442,8 @@ def results(request, response):
             band = scoring.band(value)
             rows.append(
                 {
-                    "title": domain["title"],
-                    "score": None if value is None else round(value),
+                    "title": section_titles.get(domain["key"], domain["title"]),
+                    "score": None if value is None else scoring.whole(value),
                     "band": band,
                     "band_label": scoring.BAND_LABELS.get(band, "Not scored"),
                     "words": PLAIN_WORDS[band],
@@ -440,10 +455,16 @@ def results(request, response):
     context = {
         "response": response,
         "rows": rows,
-        "index": None if index is None else round(index),
+        "index": None if index is None else scoring.whole(index),
         "index_band": scoring.band(index),
         "index_band_label": scoring.BAND_LABELS.get(scoring.band(index), ""),
         "band_note": scoring.BAND_NOTE,
+        # What each band means, said once for the bands that occur (not once per row).
+        "band_words": [
+            (scoring.BAND_LABELS.get(band, "Not scored"), PLAIN_WORDS[band])
+            for band in ("strong", "mixed", "needs_attention", None)
+            if any(row["band"] == band for row in rows)
+        ],
         "needs_support": answering.needs_support(response),
         "summary_shared": response.assignment.summary_is_shared(comparison.responses_by_position(response.assignment)),
     }

@@ -5,9 +5,11 @@
  * stored, so a late retry can never undo a newer choice. A save that did not arrive (no network)
  * or that the server could not do (5xx: restarting, its database away) keeps the choice and is
  * retried with backoff, and the page says so; only a refusal (4xx) asks the partner to act. The
- * line at the bottom says "All answers saved" only when no question is waiting or refused. A save may answer with a small piece of page to show at once (the support
- * resources after a concerning safety answer). Without this script the same form posts with
- * "Save and continue".
+ * line at the bottom says "All answers saved" only when no question is waiting or refused. A save
+ * may answer with a small piece of page to show at once (the support resources after a concerning
+ * safety answer). As each answer is saved, the progress bar and this part's count in the list of
+ * parts move with it. Without this script the same form posts with "Save and continue", and the
+ * page says so.
  */
 (function () {
   "use strict";
@@ -22,6 +24,42 @@
   var pending = {};  // item code -> {value, seq, attempt, timer}
   var failing = 0;
   var refused = {};  // item code -> the server's words, until a new choice for that question
+  var progress = document.querySelector("[data-progress]");
+  var pageCount = document.querySelector("[data-page-count]");
+  var questions = form.querySelectorAll("fieldset.question");
+  var answeredAtLoad = {};  // item code -> true when it had a saved answer as the page loaded
+  Array.prototype.forEach.call(questions, function (box) {
+    if (box.querySelector("input[type=radio]:checked")) { answeredAtLoad[box.id.slice(5)] = true; }
+  });
+  var answeredElsewhere = progress
+    ? (parseInt(progress.getAttribute("data-answered"), 10) || 0) - Object.keys(answeredAtLoad).length
+    : 0;
+
+  // How many of this page's questions have a saved answer now (loaded with one, or saved since).
+  function savedOnPage() {
+    var n = 0;
+    Array.prototype.forEach.call(questions, function (box) {
+      var code = box.id.slice(5);
+      if (answeredAtLoad[code] || box.getAttribute("data-save-state") === "saved") { n += 1; }
+    });
+    return n;
+  }
+
+  function showProgress() {
+    var onPage = savedOnPage();
+    if (progress) {
+      var total = parseInt(progress.getAttribute("data-total"), 10) || 0;
+      var answered = Math.min(total, answeredElsewhere + onPage);
+      var label = progress.querySelector("[data-progress-label]");
+      var bar = progress.querySelector("progress");
+      if (label) { label.textContent = answered + " of " + total + " questions answered"; }
+      if (bar) { bar.value = answered; bar.textContent = (total ? Math.round(100 * answered / total) : 0) + "%"; }
+    }
+    if (pageCount) {
+      var count = parseInt(pageCount.getAttribute("data-questions"), 10) || 0;
+      pageCount.textContent = onPage >= count ? "done" : onPage + "/" + count;
+    }
+  }
 
   function remembered(code) {
     try { return parseInt(window.localStorage.getItem(storeKey + code) || "0", 10) || 0; } catch (e) { return 0; }
@@ -91,6 +129,7 @@
         delete pending[code];
         mark(code, "saved", "Saved");
         summary();
+        showProgress();
         return;
       }
       if (reply.status === 200) {
@@ -98,6 +137,7 @@
         delete pending[code];
         mark(code, "saved", "Saved");
         summary();
+        showProgress();
         return reply.text().then(function (html) {
           var slot = document.querySelector("[data-support-slot]");
           var box = document.getElementById("item-" + code);
@@ -127,6 +167,9 @@
       retry(code, job);
     });
   }
+
+  // With this script running, every choice is saved as it is made.
+  say("Each answer is saved as you choose it.", "ready");
 
   form.addEventListener("change", function (event) {
     var input = event.target;

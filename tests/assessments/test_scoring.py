@@ -691,6 +691,7 @@ def test_scoring_imports_nothing_from_django():
         "__future__",
         "collections",
         "dataclasses",
+        "decimal",
         "math",
         "typing",
     }

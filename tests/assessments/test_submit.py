@@ -68,8 +68,13 @@ def test_a_partner_submits_once_and_sees_their_own_results_in_plain_words(partne
     text = page_text(partner.get(reply["Location"]))
     assert "Your results, Taylor" in text
     assert "This is a reflection, not a diagnosis." in text
-    assert "Communication & feeling understood" in text
+    # Parts are named as on the pages answered, each band's meaning is said once, and the page
+    # says what happens next.
+    assert "Talking and being understood" in text and "Communication & feeling understood" not in text
     assert "Strong (70 or more)" in text or "Mixed (50 to 69)" in text
+    assert text.count("A strength for you right now.") <= 1
+    assert text.count("Partly good, partly worth working on.") <= 1
+    assert "What happens next" in text
     assert "Bands describe where a score falls" in text
 
 

@@ -53,7 +53,7 @@ def test_answers_are_words_and_a_warning_sign_shows_what_the_partner_chose(world
     html = client_for(world.owner).get(comparison_url(finished)).content.decode()
     row = re.search(r"<tr class=\"cat-[a-z_]+\">\s*<td>My partner often misreads what I mean\..*?</tr>", html, re.S)
     assert row is not None
-    cells = re.findall(r"<td>(.*?)</td>", row.group(0), re.S)
+    cells = re.findall(r"<td(?: data-label=\"[^\"]*\")?>(.*?)</td>", row.group(0), re.S)
     # Taylor chose "Strongly agree" (keyed 1: negative), Jordan "Strongly disagree" (keyed 5).
     assert "Strongly agree" in cells[1] and "Strongly disagree" in cells[2]
     assert "Different views" in cells[3]

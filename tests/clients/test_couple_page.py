@@ -160,3 +160,17 @@ def test_reliable_change_is_not_computed_against_a_version_that_scores_different
     assert "Connection Assessment v2" in page and "Connection Assessment v3" in page
     assert "latest against previous" not in page
     assert "Reliable improvement" not in page
+
+
+def test_once_both_have_finished_the_results_come_before_assigning_the_next_one(world):
+    finished_assignment(world.couple)
+    text = visible_text(client_for(world.owner).get(detail(world.couple)))
+    assert text.index("Administrations") < text.index("Assign and send invitations")
+
+
+def test_while_an_assessment_is_open_its_actions_come_first_in_the_words_the_table_uses(world):
+    make_assignment(world.couple)
+    text = visible_text(client_for(world.owner).get(detail(world.couple)))
+    assert text.index("Resend invitation") < text.index("Administrations")
+    assert "Not started" not in text and "Submitted" not in text
+    assert text.count("Invited") == 4  # each partner, in the actions and in the administration's table

@@ -69,3 +69,28 @@ def test_user_without_a_practice_cannot_add_couples(db):
 
     loner = make_user(None, "loner@example.com")
     assert client_for(loner).get(reverse("clients:couple_create")).status_code == 403
+
+
+def test_the_add_couple_form_names_its_fields_marks_the_optional_ones_and_offers_a_way_back(world):
+    html = client_for(world.owner).get(reverse("clients:couple_create")).content.decode()
+    assert ">Name for this couple<" in html and ">Label<" not in html
+    assert html.count('<span class="optional">(optional)</span>') == 2  # the two last names
+    assert f'href="{reverse("assessments:caseload")}">Cancel</a>' in html
+
+
+def test_an_empty_add_couple_form_says_once_what_is_missing_and_saves_nothing(world):
+    response = client_for(world.owner).post(reverse("clients:couple_create"), {"a_email": "not-an-address"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.count('id="error-summary"') == 1
+    assert "The couple was not saved." in html and "these 5 fields" in html
+    for message in (
+        "Write a name for this couple.",
+        "Write partner A&#x27;s first name.",
+        "Write partner A&#x27;s e-mail address as name@example.com.",
+        "Write partner B&#x27;s first name.",
+        "Write partner B&#x27;s e-mail address.",
+    ):
+        assert message in html, message
+    assert "This field is required" not in html
+    assert Couple.objects.count() == 1  # only the world's own couple

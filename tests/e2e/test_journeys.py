@@ -54,7 +54,7 @@ def test_counselor_adds_a_couple_assigns_the_assessment_and_both_partners_are_ma
     page = new_context().new_page()
     sign_in(page, server.url, world.owner.email)
     page.goto(f"{server.url}/couples/new/")
-    page.get_by_label("Label").fill("Avery & Sam")
+    page.get_by_label("Name for this couple").fill("Avery & Sam")
     page.get_by_label("Partner A first name").fill("Avery")
     page.get_by_label("Partner A e-mail").fill("avery@example.com")
     page.get_by_label("Partner B first name").fill("Sam")
@@ -65,7 +65,7 @@ def test_counselor_adds_a_couple_assigns_the_assessment_and_both_partners_are_ma
 
     page.get_by_role("button", name="Assign and send invitations").click()
     page.get_by_text("Invitations are on their way to Avery and Sam").wait_for()
-    assert page.get_by_text("Not started").count() == 2
+    assert page.locator(".assignment-actions .chip", has_text="Invited").count() == 2
 
     # The worker sends each partner a message carrying their own personal link.
     assert wait_for(lambda: mailed_to(worker, "avery@example.com") and mailed_to(worker, "sam@example.com"), 30)

@@ -21,6 +21,9 @@ VALID = {
     "results_visibility": "at_once",
     "quick_exit_url": "https://www.bbc.co.uk/weather",
     "alert_escalation_hours": "24",
+    "emergency_number": "112",
+    "support_line_text": "Hilfetelefon, rund um die Uhr",
+    "support_line_numbers": "+49 116 016 ,08000 116 016",
 }
 
 
@@ -38,6 +41,8 @@ def test_admin_changes_the_practice_settings_and_it_is_audited(world):
     )
     assert practice.reminder_policy == {"after_days": [3, 6], "before_due_days": 2, "overdue_notice": False}
     assert practice.require_two_factor and practice.quiet_hours_end.strftime("%H:%M") == "07:30"
+    assert practice.support_numbers == [("+49 116 016", "+49116016"), ("08000 116 016", "08000116016")]
+    assert practice.emergency_tel == "112"
     event = AuditEvent.objects.get(action="practice.settings")
     assert "time_zone" in event.detail["changed"] and event.actor == world.admin
 
@@ -55,6 +60,8 @@ def test_settings_page_shows_the_current_reminder_policy(world):
         ("reminder_after_days", "1, 2, 3", "Choose at most two reminders after the invitation"),
         ("default_due_days", "0", "Choose a number from 1 to 90"),
         ("quiet_hours_start", "25:00", "Enter a valid time"),
+        ("support_line_numbers", "116 016, ask your counselor", "“ask your counselor” is not a phone number"),
+        ("emergency_number", "police", "Write the number itself"),
     ],
 )
 def test_bad_settings_get_a_message_and_change_nothing(world, field, value, message):

@@ -3,17 +3,27 @@
 This is what `make run` runs after migrating and seeding: one terminal, one Ctrl-C.
 """
 
+import os
 import signal
 import subprocess
 import sys
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from connection_practice.celery import command as celery_command
 
-PROCESSES = {
-    "web": [sys.executable, "manage.py", "runserver", "127.0.0.1:8000", "--noreload"],
+
+def processes(port):
+    """The three processes; the web server on ``port`` (settings.PORT, from PORT, by default)."""
+    return {
+        "web": [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        **WORKERS,
+    }
+
+
+WORKERS = {
     "worker": celery_command("worker", "--loglevel", "WARNING", "--concurrency", "2"),
     "beat": celery_command("beat", "--loglevel", "WARNING"),
 }
@@ -26,10 +36,16 @@ def _interrupt(signum, frame):
 class Command(BaseCommand):
     help = "Run the web server, a Celery worker and Celery beat until Ctrl-C, then stop them all."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=None, help="web server port (default: PORT, else 8000)")
+
+    def handle(self, *args, port=None, **options):
+        port = port or settings.PORT
+        # The worker and beat read the same port, so the links they e-mail point at this server.
+        env = {**os.environ, "PORT": str(port)}
         signal.signal(signal.SIGTERM, _interrupt)
-        children = {name: subprocess.Popen(argv) for name, argv in PROCESSES.items()}  # noqa: S603
-        self.stdout.write("Web on http://127.0.0.1:8000 with a worker and beat. Ctrl-C stops all three.")
+        children = {name: subprocess.Popen(argv, env=env) for name, argv in processes(port).items()}  # noqa: S603
+        self.stdout.write(f"Web on http://127.0.0.1:{port} with a worker and beat. Ctrl-C stops all three.")
         try:
             while True:
                 for name, child in children.items():

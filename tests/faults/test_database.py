@@ -38,7 +38,8 @@ RECORD_STATUS = """() => {
   const status = document.querySelector('[data-autosave-status]');
   const note = () => window.statusLog.push([status.textContent.trim(),
       document.querySelectorAll('fieldset.question[data-save-state]:not([data-save-state=saved])').length]);
-  new MutationObserver(note).observe(document.querySelector('form'), {subtree: true, childList: true,
+  // The answers' form (the page's first forms are the exit bar's).
+  new MutationObserver(note).observe(status.closest('form'), {subtree: true, childList: true,
       characterData: true, attributes: true, attributeFilter: ['data-save-state', 'data-state']});
 }"""
 

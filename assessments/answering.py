@@ -61,25 +61,33 @@ def definition(instrument_id):
     return found
 
 
-def _upsert_sql():
-    answers = connection.ops.quote_name(Answer._meta.db_table)
+def sequenced_upsert_sql(model, columns):
+    """SQL storing one row of ``model`` per (response, item) with ``columns``, as every autosave does.
+
+    A save lands only when its sequence number is newer than the stored one. A repeat of the
+    same save (same seq, same values: a retry whose first reply was lost) also "lands", so a
+    retry is told it succeeded; anything older changes nothing. Nothing lands once the
+    response is submitted: on PostgreSQL the share lock makes a save racing a submit wait for
+    it (or the submit wait for the save), so a score always matches the stored answers; SQLite
+    runs one writer at a time anyway. PostgreSQL and SQLite (3.39+) both speak ON CONFLICT ...
+    DO UPDATE ... WHERE, IS NOT DISTINCT FROM and RETURNING. Parameters: response id, item id,
+    each column's value, seq, updated_at, response id.
+    """
+    table = connection.ops.quote_name(model._meta.db_table)
     responses = connection.ops.quote_name(Response._meta.db_table)
-    # A save lands only when its sequence number is newer than the stored one. A repeat of the
-    # same save (same seq, same value: a retry whose first reply was lost) also "lands", so a
-    # retry is told it succeeded; anything older changes nothing. Nothing lands once the
-    # response is submitted: on PostgreSQL the share lock makes a save racing a submit wait for
-    # it (or the submit wait for the save), so a score always matches the stored answers; SQLite
-    # runs one writer at a time anyway. PostgreSQL and SQLite (3.39+) both speak ON CONFLICT ...
-    # DO UPDATE ... WHERE, IS NOT DISTINCT FROM and RETURNING.
     lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
-    # The only interpolations are the models' own quoted table names and the lock clause.
+    names = ", ".join(columns)
+    slots = ", ".join(["%s"] * (len(columns) + 4))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in (*columns, "seq", "updated_at"))
+    same = " AND ".join(f"{table}.{c} IS NOT DISTINCT FROM excluded.{c}" for c in columns)
+    # The only interpolations are the models' own quoted table names, their column names and the
+    # lock clause.
     return (
-        f"INSERT INTO {answers} (response_id, item_id, value, seq, updated_at) "  # noqa: S608
-        "SELECT %s, %s, %s, %s, %s "
+        f"INSERT INTO {table} (response_id, item_id, {names}, seq, updated_at) "  # noqa: S608
+        f"SELECT {slots} "
         f"WHERE (SELECT submitted_at FROM {responses} WHERE id = %s{lock}) IS NULL "
-        "ON CONFLICT (response_id, item_id) DO UPDATE SET value = excluded.value, seq = excluded.seq, "
-        f"updated_at = excluded.updated_at WHERE {answers}.seq < excluded.seq "
-        f"OR ({answers}.seq = excluded.seq AND {answers}.value IS NOT DISTINCT FROM excluded.value) "
+        f"ON CONFLICT (response_id, item_id) DO UPDATE SET {updates} "
+        f"WHERE {table}.seq < excluded.seq OR ({table}.seq = excluded.seq AND {same}) "
         "RETURNING seq"
     )
 
@@ -93,7 +101,7 @@ def save_answer(*, response_id, item_id, value, seq, now=None):
     """
     now = connection.ops.adapt_datetimefield_value(now or timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(_upsert_sql(), [response_id, item_id, value, seq, now, response_id])
+        cursor.execute(sequenced_upsert_sql(Answer, ["value"]), [response_id, item_id, value, seq, now, response_id])
         return cursor.fetchone() is not None
 
 

@@ -10,33 +10,18 @@ from dataclasses import dataclass
 from django.db import connection
 from django.utils import timezone
 
-from .models import Response, TalkFlag
+from . import answering
+from .models import TalkFlag
 
 NOTE_MAX = TalkFlag.NOTE_MAX
-
-
-def _upsert_sql():
-    flags = connection.ops.quote_name(TalkFlag._meta.db_table)
-    responses = connection.ops.quote_name(Response._meta.db_table)
-    lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
-    # The same rules as an answer's save (answering._upsert_sql): newer seq wins, a repeat of the
-    # same save lands again, nothing lands once the response is submitted.
-    return (
-        f"INSERT INTO {flags} (response_id, item_id, wanted, note, seq, updated_at) "  # noqa: S608
-        "SELECT %s, %s, %s, %s, %s, %s "
-        f"WHERE (SELECT submitted_at FROM {responses} WHERE id = %s{lock}) IS NULL "
-        "ON CONFLICT (response_id, item_id) DO UPDATE SET wanted = excluded.wanted, note = excluded.note, "
-        f"seq = excluded.seq, updated_at = excluded.updated_at WHERE {flags}.seq < excluded.seq "
-        f"OR ({flags}.seq = excluded.seq AND {flags}.wanted = excluded.wanted AND {flags}.note = excluded.note) "
-        "RETURNING seq"
-    )
 
 
 def save_flag(*, response_id, item_id, wanted, note, seq, now=None):
     """Store one flag unless a newer save is stored or the response is submitted. True when stored."""
     now = connection.ops.adapt_datetimefield_value(now or timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(_upsert_sql(), [response_id, item_id, bool(wanted), note, seq, now, response_id])
+        sql = answering.sequenced_upsert_sql(TalkFlag, ["wanted", "note"])  # the rules of an answer's save
+        cursor.execute(sql, [response_id, item_id, bool(wanted), note, seq, now, response_id])
         return cursor.fetchone() is not None
 
 

@@ -17,6 +17,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from clients.models import Couple
 from practice import outbox
 from practice.models import Job
 
@@ -90,35 +91,41 @@ def describe(jobs):
     return sorted(found, key=lambda u: u.job.finished_at or u.job.due_at, reverse=True)
 
 
-def for_couple(couple):
-    """Every mail of the couple that failed, and every non-reminder mail still being retried."""
-    # Subqueries, not lists: one query in all while nothing failed (the common case).
-    assignment_ids = Assignment.objects.filter(couple=couple).values("pk")
-    alert_ids = SafetyAlert.objects.filter(response__assignment__couple=couple).values("pk")
-    mine = (
-        Q(kind="partner_email", reminder__response__assignment__couple=couple)
+def _about(couples):
+    """The mail rows about ``couples`` (a queryset): their partners' e-mails, the counselor's notices
+    on their administrations, their safety alerts' e-mails. Subqueries, not lists: one query."""
+    assignment_ids = Assignment.objects.filter(couple__in=couples).values("pk")
+    alert_ids = SafetyAlert.objects.filter(response__assignment__couple__in=couples).values("pk")
+    return Job.objects.alias(
+        assignment_ref=Cast(KT("payload__assignment"), BigIntegerField()),
+        alert_ref=Cast(KT("payload__alert"), BigIntegerField()),
+    ).filter(
+        Q(kind="partner_email", reminder__response__assignment__couple__in=couples)
         | Q(kind="counselor_notice", assignment_ref__in=assignment_ids)
         | Q(kind__in=["safety_alert", "safety_escalation"], alert_ref__in=alert_ids)
     )
+
+
+def for_couple(couple):
+    """Every mail of the couple that failed, and every non-reminder mail still being retried."""
     failed = Q(status=Job.Status.FAILED)
     retrying = Q(status__in=[Job.Status.PENDING, Job.Status.QUEUED], attempts__gt=0) & ~Q(last_error="")
-    jobs = Job.objects.alias(
-        assignment_ref=Cast(KT("payload__assignment"), BigIntegerField()),
-        alert_ref=Cast(KT("payload__alert"), BigIntegerField()),
-    ).filter(mine, failed | (retrying & ~Q(kind="partner_email")))
+    jobs = _about(Couple.objects.filter(pk=couple.pk)).filter(failed | (retrying & ~Q(kind="partner_email")))
     return describe(jobs.filter(practice=couple.practice_id))
 
 
 def for_counselor(user, practice, *, now=None):
-    """The counselor's couples' mail that failed in the last CASELOAD_DAYS, newest first."""
+    """The counselor's couples' mail that failed in the last CASELOAD_DAYS, newest first.
+
+    Chosen in the database, so other counselors' failures never crowd out this counselor's.
+    """
     now = now or timezone.now()
-    jobs = Job.objects.filter(
+    jobs = _about(Couple.objects.filter(practice=practice, counselor=user)).filter(
         practice=practice,
-        kind__in=MAIL_KINDS,
         status=Job.Status.FAILED,
         finished_at__gt=now - timedelta(days=CASELOAD_DAYS),
-    ).order_by("-finished_at")[:200]
-    return [u for u in describe(jobs) if u.counselor_id == user.pk]
+    )
+    return describe(jobs.order_by("-finished_at")[:200])
 
 
 def retry(job, *, now=None):

@@ -113,3 +113,12 @@ def test_a_colleague_cannot_retry_another_counselors_message(world, failing_mail
     reply = client_for(world.colleague).post(reverse("assessments:retry_message", args=[job.pk]))
     assert reply.status_code == 404
     assert Job.objects.get(pk=job.pk).status == Job.Status.FAILED
+
+
+def test_the_caseload_lists_only_the_counselors_own_undelivered_messages(world, failing_mail):
+    make_assignment(world.couple)
+    failing_mail["taylor@example.com"] = smtplib.SMTPRecipientsRefused({"taylor@example.com": (550, b"no")})
+    deliver()
+    caseload = reverse("assessments:caseload")
+    assert "could not be delivered" in page_text(client_for(world.owner).get(caseload))
+    assert "could not be delivered" not in page_text(client_for(world.colleague).get(caseload))

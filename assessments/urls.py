@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import counselor, inbox, office, partner, reports, talk
+from .views import counselor, inbox, office, partner, plans, reports, talk
 
 app_name = "assessments"
 urlpatterns = [
@@ -42,6 +42,8 @@ urlpatterns = [
     path("inbox/<int:assignment_pk>/<str:kind>/", inbox.inbox_mark, name="inbox_mark"),
     # The counselor's actions on an administration.
     path("couples/<int:couple_pk>/assign/", counselor.assign, name="assign"),
+    path("couples/<int:couple_pk>/plan/", plans.plan, name="plan"),
+    path("couples/<int:couple_pk>/plan/action/", plans.plan_action, name="plan_action"),
     path("assignments/<int:assignment_pk>/cancel/", counselor.cancel, name="cancel"),
     path("responses/<int:response_pk>/resend/", counselor.resend, name="resend"),
     path("responses/<int:response_pk>/reissue/", counselor.reissue, name="reissue"),

@@ -172,6 +172,9 @@ MATRIX = {
     "assessments:results":             ("GET",      "deny   next   deny   deny   deny   deny   deny   deny   deny"),
     "assessments:support":             ("GET",      "deny   next   deny   deny   deny   deny   deny   deny   deny"),
     "assessments:assign":              ("GET POST", "login  login  login  login  ok     deny   deny   deny   deny"),
+    "assessments:plan":                ("GET POST", "login  login  login  login  ok     deny   deny   deny   deny"),
+    # The matrix's couple has no plan: "Pause", "Resume" or "End" is refused with a message.
+    "assessments:plan_action":         ("POST",     "login  login  login  login  msg    deny   deny   deny   deny"),
     "assessments:cancel":              ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
     "assessments:resend":              ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
     "assessments:reissue":             ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),

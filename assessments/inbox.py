@@ -1,12 +1,13 @@
 """The counselor's inbox: what needs them, safety first, each item until it is done.
 
-Kinds, in the order shown: unacknowledged safety alerts (done by acknowledging the alert), then
-per administration of the counselor's active couples "both finished — not yet reviewed" (done by
-opening the comparison, or acknowledging/dismissing), "overdue" (an open administration past its
-due date), "could not be delivered" (an open administration with an e-mail that failed for
-good) and "plan ended" (the last administration of a measurement plan that ran its course: time to
-decide whether to plan more; shown on that administration). An InboxMark ends an item. The
-same filters give the header's count as subqueries of the query that loads the signed-in user (assessments/annotations.py), so the count costs no query.
+Kinds, in the order shown: unacknowledged safety alerts (done by acknowledging the alert), then per
+administration of the counselor's active couples "both finished — not yet reviewed" (done by opening
+the comparison, or acknowledging/dismissing), "overdue" (an open administration past its due date),
+"could not be delivered" (an open administration with an e-mail that failed for good) and "plan
+ended" (the last administration of a measurement plan that ran its course: time to decide whether to
+plan more; shown on that administration). An InboxMark ends an item. The same filters give the
+header's count as subqueries of the query that loads the signed-in user
+(assessments/annotations.py), so the count costs no query.
 """
 
 from dataclasses import dataclass

@@ -15,13 +15,14 @@ ids from the row and re-checks the world before acting, so a late or repeated ru
 |                    |                                     | partner, through their own link          |
 | export             | a large export                      | writes the file                          |
 | plan_administration| plans.sweep, on a plan's day        | one assignment, both partners invited    |
+| counselor_digest   | digest.sweep, on Monday morning     | the counselor's weekly counts            |
 """
 
 from datetime import datetime, timedelta
 
 from practice import outbox
 
-from . import emails, export_jobs, plans, reminders
+from . import digest, emails, export_jobs, plans, reminders
 from .models import Response, SafetyAlert
 
 
@@ -90,3 +91,8 @@ def export(job, now):
 def plan_administration(job, now):
     """A measurement plan's administration whose day came: created once (plans.administer re-checks)."""
     plans.administer(job.payload["planned"], at=datetime.fromisoformat(job.payload["at"]), now=now)
+
+
+@outbox.handler("counselor_digest", channel="mail")
+def counselor_digest(job, now):
+    digest.deliver(job.payload["user"], job.payload["week"], now=now)

@@ -6,7 +6,7 @@ handlers in jobs.py). Nothing imports this module: beat names the task.
 
 from celery import shared_task
 
-from . import plans, reminders
+from . import digest, plans, reminders
 
 
 @shared_task(ignore_result=True)
@@ -20,3 +20,9 @@ def sweep_reminders():
 def sweep_plans():
     """Write the measurement plans' administrations whose day has come. Safe to run in parallel."""
     return {"written": len(plans.sweep())}
+
+
+@shared_task(ignore_result=True)
+def weekly_digests():
+    """Queue the counselors' weekly digests on each practice's Monday morning (once per counselor and week)."""
+    return {"queued": len(digest.sweep())}

@@ -361,3 +361,7 @@ class PlanForm(forms.Form):
 
 class PlanActionForm(forms.Form):
     action = forms.ChoiceField(choices=[("pause", "Pause"), ("resume", "Resume"), ("end", "End")])
+
+
+class DeviceForm(forms.Form):
+    action = forms.ChoiceField(choices=[("mark", "Use this browser as the practice's tablet"), ("unmark", "Stop")])

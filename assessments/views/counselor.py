@@ -21,7 +21,7 @@ from clients.models import Couple
 from practice.access import StaffRequest, member_required
 from practice.models import Job, audit
 
-from .. import charts, comparison, inbox, plans, reminders, talk, undelivered, workflows
+from .. import charts, comparison, inbox, office, plans, reminders, talk, undelivered, workflows
 from ..caseload import attach_overview, caseload_queryset, page_of, progress
 from ..forms import AssignForm, CaseloadFilterForm, ItemCategoryForm, PauseForm, ReleaseForm
 from ..models import Assignment, InboxMark, Instrument, Reminder, Response, SafetyAlert
@@ -118,6 +118,7 @@ def couple(request: StaffRequest, pk):
             "panel": {"assignment": open_assignment, "form": form},
             "undelivered": undelivered.for_couple(couple),
             "plan": _plan_card(couple),
+            "this_device": office.is_practice_device(request, request.practice),
         },
     )
 

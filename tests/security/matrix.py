@@ -155,6 +155,9 @@ MATRIX = {
     "assessments:acknowledge_alert":   ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
     "assessments:end_access":          ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
     "assessments:answer_here":         ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
+    # The matrix's browsers are not marked as the practice's tablet: handing one over is refused with a message.
+    "assessments:this_device":         ("POST",     "login  login  login  login  msg    deny   deny   deny   deny"),
+    "assessments:device":              ("GET POST", "login  login  login  login  ok     ok     ok     ok     ok"),
     "assessments:exit":                ("POST",     "next   next   next   next   next   next   next   next   next"),
     "assessments:finished":            ("GET",      "ok     ok     ok     ok     ok     ok     ok     ok     ok"),
     "assessments:here":                ("GET POST", "ok     ok     ok     ok     ok     ok     ok     ok     ok"),

@@ -5,13 +5,15 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.urls import reverse
 from django.utils import timezone
 
 from assessments import digest
 from assessments.models import SafetyAlert, Score
-from practice.models import Job
+from practice.forms import PracticeSettingsForm
+from practice.models import AuditEvent, Job
 from tests.clients.factories import finished_assignment
-from tests.conftest import deliver, make_assignment, make_couple
+from tests.conftest import client_for, deliver, make_assignment, make_couple, page_text
 
 
 @pytest.fixture
@@ -89,3 +91,25 @@ def test_the_digest_counts_and_never_names_a_couple_or_a_score(world, practice):
     for body in (text, html, message.subject):
         for word in forbidden:
             assert word not in body, word
+
+
+def test_the_admin_turns_the_digest_on_in_the_practice_settings(world):
+    assert not world.practice.weekly_digest  # off by default
+    page = client_for(world.admin).get(reverse("practice:settings"))
+    assert "Send each counselor a weekly digest" in page_text(page)
+    settings_now = PracticeSettingsForm(instance=world.practice).initial
+    data = {k: v for k, v in settings_now.items() if v is not None and not isinstance(v, bool | dict)}
+    data.update(
+        {
+            "reminder_after_days": "2, 5",
+            "reminder_before_due_days": "1",
+            "quiet_hours_start": "00:00",
+            "quiet_hours_end": "00:00",
+            "weekly_digest": "on",
+        }
+    )
+    reply = client_for(world.admin).post(reverse("practice:settings"), data)
+    assert reply.status_code == 302, page_text(reply)
+    world.practice.refresh_from_db()
+    assert world.practice.weekly_digest
+    assert "weekly_digest" in AuditEvent.objects.get(action="practice.settings").detail["changed"]

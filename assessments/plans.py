@@ -59,8 +59,10 @@ def live_plan(couple):
 
 
 def upcoming(plan, count=3):
-    """The next few days of a live plan (as many as remain), for the couple page's calendar."""
-    if plan.next_on is None or plan.status == Status.ENDED:
+    """The next few days of an active plan (as many as remain), for the couple page's calendar.
+
+    None while paused: the days after resuming depend on when that is."""
+    if plan.next_on is None or plan.status != Status.ACTIVE:
         return []
     remaining = plan.remaining
     n = count if remaining is None else min(count, remaining)

@@ -169,6 +169,8 @@ def test_pausing_skips_the_days_and_resuming_goes_on_from_the_next_day_on_the_rh
     sweep_and_deliver(moment(practice, start))
     client = client_for(world.owner)
     client.post(reverse("assessments:plan_action", args=[world.couple.pk]), {"action": "pause"})
+    paused_page = words(client.get(reverse("assessments:couple", args=[world.couple.pk])))
+    assert "Paused" in paused_page and "· next" not in paused_page
     sweep_and_deliver(moment(practice, start + timedelta(weeks=2)))
     assert Assignment.objects.filter(couple=world.couple).count() == 1
     plans.set_paused(plan, False, now=moment(practice, start + timedelta(weeks=3)))

@@ -281,3 +281,87 @@ class OfficeCodeForm(forms.Form):
         if not (len(code) == 6 and code.isdigit()):
             raise forms.ValidationError("The code has 6 digits.")
         return code
+
+
+class PlanForm(forms.Form):
+    """A measurement plan: every N weeks, how many times (or until stopped), from when, and the due period."""
+
+    MAX_START_DAYS = 365
+
+    every_weeks = forms.TypedChoiceField(
+        label="Every",
+        choices=[(w, f"{w} weeks") for w in (2, 4, 6, 8)],
+        coerce=int,
+        initial=4,
+        error_messages={"invalid_choice": "Please choose every 2, 4, 6 or 8 weeks."},
+    )
+    administrations = forms.IntegerField(
+        label="Number of assessments",
+        required=False,
+        min_value=1,
+        max_value=52,
+        initial=6,
+        help_text="1 to 52. Leave empty and tick “Until stopped” to go on until you end the plan.",
+        error_messages={
+            "min_value": "Please plan at least 1 assessment.",
+            "max_value": "A plan holds at most 52 assessments.",
+        },
+    )
+    until_stopped = forms.BooleanField(label="Until stopped", required=False)
+    start_on = forms.DateField(
+        label="First assessment on",
+        help_text="Invitations go out that morning, on the practice's clock.",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    due_days = forms.IntegerField(
+        label="Due period (days)",
+        min_value=1,
+        help_text="How long each partner has to answer; it ends before the next one starts.",
+        error_messages={"min_value": "The due period is at least 1 day."},
+    )
+
+    def __init__(self, *args, practice, started=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.practice = practice
+        self.started = started  # the plan has made an administration: its start day can no longer change
+        self.today = timezone.localdate(timezone=practice.tz)
+        self.fields["start_on"].initial = self.today
+        self.fields["start_on"].widget.attrs.update(
+            min=self.today.isoformat(), max=(self.today + datetime.timedelta(days=self.MAX_START_DAYS)).isoformat()
+        )
+        self.fields["due_days"].initial = min(practice.default_due_days, 14)
+        self.fields["due_days"].widget.attrs.update(min=1, max=56)
+        if started:
+            self.fields["start_on"].required = False
+            self.fields["start_on"].disabled = True
+
+    def clean_start_on(self):
+        start = self.cleaned_data.get("start_on")
+        if self.started:
+            return None
+        if start < self.today:
+            raise forms.ValidationError("The first assessment can't be in the past: choose today or later.")
+        if start > self.today + datetime.timedelta(days=self.MAX_START_DAYS):
+            raise forms.ValidationError("Please start within a year.")
+        return start
+
+    def clean(self):
+        data = super().clean()
+        count, until = data.get("administrations"), data.get("until_stopped")
+        if "administrations" in data:
+            if count is None and not until:
+                self.add_error("administrations", "Please give a number of assessments, or tick “Until stopped”.")
+            elif count is not None and until:
+                self.add_error("administrations", "Give a number of assessments or tick “Until stopped”, not both.")
+        weeks, due = data.get("every_weeks"), data.get("due_days")
+        if weeks and due and due > weeks * 7:
+            self.add_error("due_days", f"Every {weeks} weeks leaves at most {weeks * 7} days to answer.")
+        return data
+
+
+class PlanActionForm(forms.Form):
+    action = forms.ChoiceField(choices=[("pause", "Pause"), ("resume", "Resume"), ("end", "End")])
+
+
+class DeviceForm(forms.Form):
+    action = forms.ChoiceField(choices=[("mark", "Use this browser as the practice's tablet"), ("unmark", "Stop")])

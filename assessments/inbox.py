@@ -1,23 +1,25 @@
 """The counselor's inbox: what needs them, safety first, each item until it is done.
 
-Kinds, in the order shown: unacknowledged safety alerts (done by acknowledging the alert), then
-per administration of the counselor's active couples "both finished — not yet reviewed" (done by
-opening the comparison, or acknowledging/dismissing), "overdue" (an open administration past its
-due date) and "could not be delivered" (an open administration with an e-mail that failed for
-good). An InboxMark ends an item. The same filters give the header's count as subqueries of the
-query that loads the signed-in user (assessments/annotations.py), so the count costs no query.
+Kinds, in the order shown: unacknowledged safety alerts (done by acknowledging the alert), then per
+administration of the counselor's active couples "both finished — not yet reviewed" (done by opening
+the comparison, or acknowledging/dismissing), "overdue" (an open administration past its due date),
+"could not be delivered" (an open administration with an e-mail that failed for good) and "plan
+ended" (the last administration of a measurement plan that ran its course: time to decide whether to
+plan more; shown on that administration). An InboxMark ends an item. The same filters give the
+header's count as subqueries of the query that loads the signed-in user
+(assessments/annotations.py), so the count costs no query.
 """
 
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from clients.models import Couple
 
-from .models import Assignment, InboxMark, Reminder, SafetyAlert
+from .models import Assignment, InboxMark, MeasurementPlan, PlannedAdministration, Reminder, SafetyAlert
 
 KIND = InboxMark.Kind
 
@@ -30,10 +32,17 @@ def conditions():
     """{kind: Q over Assignment} of the items still waiting, by kind (safety alerts are separate)."""
     failed = Reminder.objects.filter(response__assignment=OuterRef("pk"), status=Reminder.Status.FAILED)
     open_ = Q(status=Assignment.Status.OPEN)
+    last_of_ended_plan = PlannedAdministration.objects.filter(
+        assignment=OuterRef("pk"),
+        plan__status=MeasurementPlan.Status.ENDED,
+        plan__ended_reason=MeasurementPlan.Ended.COMPLETED,
+        sequence=F("plan__made"),
+    )
     return {
         KIND.NOT_REVIEWED: Q(status=Assignment.Status.COMPLETED) & Q(_not_marked(KIND.NOT_REVIEWED)),
         KIND.OVERDUE: open_ & Q(due_at__lt=Now()) & Q(_not_marked(KIND.OVERDUE)),
         KIND.UNDELIVERED: open_ & Q(Exists(failed)) & Q(_not_marked(KIND.UNDELIVERED)),
+        KIND.PLAN_ENDED: Q(Exists(last_of_ended_plan)) & Q(_not_marked(KIND.PLAN_ENDED)),
     }
 
 

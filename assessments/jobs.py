@@ -14,13 +14,15 @@ ids from the row and re-checks the world before acting, so a late or repeated ru
 | partner_notice     | release of a summary or of results  | "your counselor shared something" to one |
 |                    |                                     | partner, through their own link          |
 | export             | a large export                      | writes the file                          |
+| plan_administration| plans.sweep, on a plan's day        | one assignment, both partners invited    |
+| counselor_digest   | digest.sweep, on Monday morning     | the counselor's weekly counts            |
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from practice import outbox
 
-from . import emails, export_jobs, reminders
+from . import digest, emails, export_jobs, plans, reminders
 from .models import Response, SafetyAlert
 
 
@@ -83,3 +85,14 @@ def partner_notice(job, now):
 @outbox.handler("export", lease=timedelta(hours=2), max_attempts=3)
 def export(job, now):
     export_jobs.build(job.payload["export_job"])
+
+
+@outbox.handler("plan_administration")
+def plan_administration(job, now):
+    """A measurement plan's administration whose day came: created once (plans.administer re-checks)."""
+    plans.administer(job.payload["planned"], at=datetime.fromisoformat(job.payload["at"]), now=now)
+
+
+@outbox.handler("counselor_digest", channel="mail")
+def counselor_digest(job, now):
+    digest.deliver(job.payload["user"], job.payload["week"], now=now)

@@ -544,6 +544,7 @@ class InboxMark(models.Model):
         NOT_REVIEWED = "not_reviewed", "Both finished — not yet reviewed"
         OVERDUE = "overdue", "Overdue"
         UNDELIVERED = "undelivered", "Could not be delivered"
+        PLAN_ENDED = "plan_ended", "Plan ended"
 
     class How(models.TextChoices):
         REVIEWED = "reviewed", "Reviewed"
@@ -558,3 +559,84 @@ class InboxMark(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["assignment", "kind"], name="one_inbox_mark_per_kind")]
+
+
+class MeasurementPlan(models.Model):
+    """A couple re-assessed on a rhythm (assessments/plans.py): every N weeks, for a number of
+    administrations or until stopped, each created and both partners invited on its day.
+
+    ``next_on`` is the practice-local day of the next administration (None once ended); ``made``
+    counts the administrations the plan has created. One live (active or paused) plan per couple.
+    """
+
+    EVERY_WEEKS = (2, 4, 6, 8)
+    MAX_ADMINISTRATIONS = 52
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        ENDED = "ended", "Ended"
+
+    class Ended(models.TextChoices):
+        COMPLETED = "completed", "every planned administration was sent"
+        STOPPED = "stopped", "ended by the counselor"
+        ARCHIVED = "archived", "the couple was archived"
+
+    couple = models.ForeignKey(Couple, on_delete=models.CASCADE, related_name="plans")
+    every_weeks = models.PositiveSmallIntegerField()
+    administrations = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Empty: until stopped.")
+    due_days = models.PositiveSmallIntegerField(help_text="Days each partner has to answer.")
+    start_on = models.DateField()
+    next_on = models.DateField(null=True, blank=True)
+    made = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    ended_reason = models.CharField(max_length=16, choices=Ended.choices, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["couple"], condition=~Q(status="ended"), name="one_live_plan_per_couple"),
+        ]
+        indexes = [models.Index(fields=["status", "next_on"])]
+
+    def __str__(self):
+        return f"Every {self.every_weeks} weeks for {self.couple}"
+
+    @property
+    def is_live(self):
+        return self.status != self.Status.ENDED
+
+    @property
+    def remaining(self):
+        """Administrations still to come (None: until stopped)."""
+        if self.status == self.Status.ENDED:
+            return 0
+        if self.administrations is None:
+            return None
+        return max(0, self.administrations - self.made)
+
+
+class PlannedAdministration(models.Model):
+    """One administration of a plan whose day has come: created exactly once per (plan, sequence).
+
+    The sweep writes this row and its outbox job in one transaction; the job's worker creates the
+    assignment (``assignment`` set) or records why not (``skipped_reason``).
+    """
+
+    plan = models.ForeignKey(MeasurementPlan, on_delete=models.CASCADE, related_name="planned")
+    sequence = models.PositiveSmallIntegerField()
+    on = models.DateField(help_text="The practice-local day it was planned for.")
+    assignment = models.OneToOneField(
+        Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="planned"
+    )
+    skipped_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["plan", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "sequence"], name="one_planned_administration_per_sequence")
+        ]

@@ -7,6 +7,13 @@ session. That session ends when the partner submits, on "Finish for now", or aft
 nothing of the response, ready for the other partner. Wrong codes (6 digits that open nothing) are
 counted per address in the cache; after ``MAX_FAILURES`` in ``FAILURE_WINDOW`` seconds every code
 is refused from that address until the window passes.
+
+"This device" needs no code: a signed-in counselor marks the browser as the practice's tablet (a
+signed, HTTP-only cookie naming the practice, ``mark_device``), and then, on that browser, hands it
+to one partner from the couple page. The counselor's own session ends there and then, and the
+partner's office session starts in its place, with the same idle end, finish and neutral screen
+as after a code. Handing it to the other partner takes the counselor's sign-in again (or a code):
+whoever holds the tablet can never start anyone's session.
 """
 
 import hashlib
@@ -29,6 +36,9 @@ FAILURE_WINDOW = 15 * 60
 SESSION_FLAG = "office_session"  # the partner session was opened with a code, on an office device
 SEEN_KEY = "office_seen"  # when that session last made a request (epoch seconds)
 THANKS_KEY = "office_thanks"  # the device's next /here/ says "thank you" once (nothing of the response)
+DEVICE_COOKIE = "practice_device"  # this browser is a practice's tablet (signed; names the practice only)
+DEVICE_SALT = "assessments.office.device"
+DEVICE_MAX_AGE = 365 * 24 * 60 * 60
 
 
 def code_hash(code):
@@ -105,3 +115,29 @@ def touch(session, now=None):
     """
     if is_office_session(session):
         session[SEEN_KEY] = int((now or timezone.now()).timestamp())
+
+
+# --- "This device": a browser marked as the practice's tablet -------------------------------------
+
+
+def mark_device(reply, practice):
+    """Mark the browser that gets ``reply`` as ``practice``'s tablet (a signed cookie, no secret in it)."""
+    reply.set_signed_cookie(
+        DEVICE_COOKIE,
+        str(practice.pk),
+        salt=DEVICE_SALT,
+        max_age=DEVICE_MAX_AGE,
+        httponly=True,
+        samesite="Strict",
+        secure=settings.SESSION_COOKIE_SECURE,
+    )
+
+
+def unmark_device(reply):
+    reply.delete_cookie(DEVICE_COOKIE, samesite="Strict")
+
+
+def is_practice_device(request, practice):
+    """Was this browser marked as ``practice``'s tablet (by one of its counselors)?"""
+    value = request.get_signed_cookie(DEVICE_COOKIE, default=None, salt=DEVICE_SALT, max_age=DEVICE_MAX_AGE)
+    return value is not None and value == str(practice.pk)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import counselor, inbox, office, partner, reports, talk
+from .views import counselor, inbox, office, partner, plans, reports, talk
 
 app_name = "assessments"
 urlpatterns = [
@@ -22,6 +22,7 @@ urlpatterns = [
     # In-office answering: the neutral page of the practice's device, and its end.
     path("here/", office.here, name="here"),
     path("here/end/", office.here_end, name="here_end"),
+    path("here/device/", office.device, name="device"),
     # The counselor's caseload, couple page and comparison.
     path("couples/", counselor.caseload, name="caseload"),
     path("couples/<int:pk>/", counselor.couple, name="couple"),
@@ -42,11 +43,14 @@ urlpatterns = [
     path("inbox/<int:assignment_pk>/<str:kind>/", inbox.inbox_mark, name="inbox_mark"),
     # The counselor's actions on an administration.
     path("couples/<int:couple_pk>/assign/", counselor.assign, name="assign"),
+    path("couples/<int:couple_pk>/plan/", plans.plan, name="plan"),
+    path("couples/<int:couple_pk>/plan/action/", plans.plan_action, name="plan_action"),
     path("assignments/<int:assignment_pk>/cancel/", counselor.cancel, name="cancel"),
     path("responses/<int:response_pk>/resend/", counselor.resend, name="resend"),
     path("responses/<int:response_pk>/reissue/", counselor.reissue, name="reissue"),
     path("responses/<int:response_pk>/end-access/", counselor.end_access, name="end_access"),
     path("responses/<int:response_pk>/answer-here/", office.answer_here, name="answer_here"),
+    path("responses/<int:response_pk>/this-device/", office.this_device, name="this_device"),
     path("reminders/responses/<int:response_pk>/remind-now/", counselor.remind_now, name="remind_now"),
     path("reminders/couples/<int:couple_pk>/pause/", counselor.pause_reminders, name="pause_reminders"),
     path("messages/<int:job_pk>/retry/", counselor.retry_message, name="retry_message"),

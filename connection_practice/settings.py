@@ -262,6 +262,10 @@ CELERY_BEAT_SCHEDULE = {
     "dispatch": {"task": "practice.tasks.dispatch", "schedule": float(env_int("OUTBOX_DISPATCH_SECONDS", 5))},
     # Queue the reminders that have fallen due.
     "sweep-reminders": {"task": "assessments.tasks.sweep_reminders", "schedule": 60.0},
+    # Write the measurement plans' administrations whose day has come (assessments/plans.py).
+    "sweep-plans": {"task": "assessments.tasks.sweep_plans", "schedule": 60.0},
+    # The counselors' weekly digest, on each practice's Monday morning (assessments/digest.py).
+    "weekly-digests": {"task": "assessments.tasks.weekly_digests", "schedule": 300.0},
 }
 
 # Sessions: staff sessions idle out after 30 minutes and end after 12 hours (see docs/security.md).

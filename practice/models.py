@@ -81,6 +81,9 @@ class Practice(models.Model):
     quiet_hours_start = models.TimeField(default=datetime.time(21, 0))
     quiet_hours_end = models.TimeField(default=datetime.time(8, 0))
     require_two_factor = models.BooleanField(default=False)
+    weekly_digest = models.BooleanField(
+        default=False, help_text="Each counselor gets a Monday-morning e-mail of counts (never a name or score)."
+    )
     alert_escalation_hours = models.PositiveSmallIntegerField(
         default=24, help_text="An unacknowledged safety alert is brought to the practice's admins after this long."
     )

@@ -21,7 +21,7 @@ from clients.models import Couple
 from practice.access import StaffRequest, member_required
 from practice.models import Job, audit
 
-from .. import charts, comparison, inbox, reminders, talk, undelivered, workflows
+from .. import charts, comparison, inbox, office, plans, reminders, talk, undelivered, workflows
 from ..caseload import attach_overview, caseload_queryset, page_of, progress
 from ..forms import AssignForm, CaseloadFilterForm, ItemCategoryForm, PauseForm, ReleaseForm
 from ..models import Assignment, InboxMark, Instrument, Reminder, Response, SafetyAlert
@@ -117,8 +117,22 @@ def couple(request: StaffRequest, pk):
             "explain": comparison.EXPLAIN,
             "panel": {"assignment": open_assignment, "form": form},
             "undelivered": undelivered.for_couple(couple),
+            "plan": _plan_card(couple),
+            "this_device": office.is_practice_device(request, request.practice),
         },
     )
+
+
+def _plan_card(couple):
+    """The couple's live plan (or the latest ended one) with its calendar: two queries.
+
+    A live plan is always the latest: a new plan can only start once the previous one has ended."""
+    latest = couple.plans.order_by("-created_at", "-pk").first()
+    return {
+        "plan": latest,
+        "calendar": plans.calendar(latest) if latest else [],
+        "upcoming": plans.upcoming(latest) if latest else [],
+    }
 
 
 def _comparison_context(assignment):

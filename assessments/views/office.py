@@ -12,9 +12,27 @@ from practice.models import audit
 from practice.security import client_address
 
 from .. import office
-from ..forms import OfficeCodeForm
+from ..forms import DeviceForm, OfficeCodeForm
 from .counselor import _own_response
 from .partner import LINK_KEY, SESSION_KEY, _partner_audit
+
+
+def _refusal(response, what):
+    name = response.partner.first_name
+    if response.answering_closed():
+        return f"{name} can no longer answer this administration, so {what}."
+    if not response.links.filter(revoked_at__isnull=True).exists():
+        return f"{name}'s link is closed. Replace the link first; then {name} can answer here."
+    return ""
+
+
+def _start_office_session(request, response, link):
+    """Whatever this device held before (the other partner's visit, the counselor's sign-in) ends here."""
+    request.session.flush()
+    request.session[SESSION_KEY] = response.pk
+    request.session[LINK_KEY] = link.pk
+    request.session[office.SESSION_FLAG] = True
+    office.touch(request.session)
 
 
 @member_required
@@ -23,12 +41,7 @@ from .partner import LINK_KEY, SESSION_KEY, _partner_audit
 def answer_here(request: StaffRequest, response_pk):
     """Make a one-time code for one partner and show it once (in this reply only, never in a URL)."""
     response = _own_response(request, response_pk)
-    name = response.partner.first_name
-    refusal = ""
-    if response.answering_closed():
-        refusal = f"{name} can no longer answer this administration, so no code was made."
-    elif not response.links.filter(revoked_at__isnull=True).exists():
-        refusal = f"{name}'s link is closed. Replace the link first; then a code can be made."
+    refusal = _refusal(response, "no code was made")
     if refusal:
         messages.error(request, refusal)
         return redirect("assessments:couple", pk=response.assignment.couple_id)
@@ -63,12 +76,7 @@ def here(request):
         office.count_failure(address)
         form.add_error("code", "This code does not open anything. It may be mistyped, used already, or expired.")
         return _here_page(request, form, 400)
-    # Whatever this device held before (the other partner's visit) ends here.
-    request.session.flush()
-    request.session[SESSION_KEY] = response.pk
-    request.session[LINK_KEY] = link.pk
-    request.session[office.SESSION_FLAG] = True
-    office.touch(request.session)
+    _start_office_session(request, response, link)
     _partner_audit(request, "response.office_code_used", response)
     return redirect("assessments:welcome", response_id=response.pk)
 
@@ -84,3 +92,48 @@ def here_end(request):
     if office.is_office_session(request.session):
         request.session.flush()
     return redirect("assessments:here")
+
+
+@member_required
+@never_cache
+def device(request: StaffRequest):
+    """Mark this browser as the practice's tablet (for "This device"), or stop it being one."""
+    marked = office.is_practice_device(request, request.practice)
+    form = DeviceForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        mark = form.cleaned_data["action"] == "mark"
+        reply = redirect("assessments:device")
+        if mark:
+            office.mark_device(reply, request.practice)
+        else:
+            office.unmark_device(reply)
+        audit(request, "office.device_marked" if mark else "office.device_unmarked", None)
+        messages.success(
+            request,
+            "This browser is now the practice's tablet."
+            if mark
+            else "This browser is no longer the practice's tablet.",
+        )
+        return reply
+    status = 400 if form.errors else 200
+    return render(request, "assessments/device.html", {"form": form, "marked": marked}, status=status)
+
+
+@member_required
+@never_cache
+@require_POST
+def this_device(request: StaffRequest, response_pk):
+    """Hand this browser (the practice's tablet) to one partner: the counselor's session ends here, theirs begins."""
+    response = _own_response(request, response_pk)
+    back = redirect("assessments:couple", pk=response.assignment.couple_id)
+    refusal = _refusal(response, "this device was not handed over")
+    if not refusal and not office.is_practice_device(request, request.practice):
+        refusal = "This browser is not marked as the practice's tablet, so you are still signed in here."
+    if refusal:
+        messages.error(request, refusal)
+        return back
+    link = response.links.filter(revoked_at__isnull=True).first()
+    audit(request, "response.office_device_handed", response)
+    _start_office_session(request, response, link)
+    _partner_audit(request, "response.office_device_used", response)
+    return redirect("assessments:welcome", response_id=response.pk)

@@ -7,7 +7,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from assessments import inbox, plans
 from assessments.models import Assignment, InboxMark, Reminder, SafetyAlert
+from practice import outbox
 from practice.models import AuditEvent
 from tests.clients.factories import finished_assignment
 from tests.conftest import client_for, make_couple, page_text
@@ -115,3 +117,50 @@ def test_the_header_count_costs_no_query_of_its_own(world):
     assert header_count(world.owner) == 2
     # The caseload lists one more couple; the inbox count itself adds nothing to the query count.
     assert len(busy) == len(calm)
+
+
+def ended_plan(world):
+    """A plan of one administration that has run its course (its one assessment went out)."""
+    start = timezone.localdate(timezone=world.practice.tz)
+    plan = plans.create(
+        couple=world.couple, every_weeks=2, administrations=1, start_on=start, due_days=7, by=world.owner
+    )
+    now = plans.due_moment(world.practice, start) + timedelta(minutes=1)
+    plans.sweep(now=now)
+    outbox.run_now(now=now)
+    plan.refresh_from_db()
+    assert plan.ended_reason == "completed"
+    return plan, Assignment.objects.get(couple=world.couple)
+
+
+def test_a_plan_that_ran_its_course_is_in_the_inbox_until_acknowledged(world):
+    plan, last = ended_plan(world)
+    text = inbox_text(world.owner)
+    assert "<strong>Plan ended</strong>" in text and "Taylor & Jordan" in text
+    assert header_count(world.owner) == 1
+    assert "Nothing waits for you" in inbox_text(world.colleague)
+    reply = client_for(world.owner).post(
+        reverse("assessments:inbox_mark", args=[last.pk, "plan_ended"]), {"how": "acknowledged"}
+    )
+    assert reply.status_code == 302
+    assert "<strong>Plan ended</strong>" not in inbox_text(world.owner) and header_count(world.owner) == 0
+    event = AuditEvent.objects.get(action="inbox.acknowledged")
+    assert event.detail == {"kind": "plan_ended"}
+    # The kinds' order is the inbox's: "plan ended" comes after "could not be delivered".
+    assert list(inbox.conditions())[-2:] == ["undelivered", "plan_ended"]
+
+
+def test_a_plan_the_counselor_ended_puts_nothing_in_the_inbox(world):
+    start = timezone.localdate(timezone=world.practice.tz) + timedelta(days=3)
+    plan = plans.create(
+        couple=world.couple, every_weeks=2, administrations=4, start_on=start, due_days=7, by=world.owner
+    )
+    plans.end(plan)
+    assert "Plan ended" not in inbox_text(world.owner) and header_count(world.owner) == 0
+
+
+def test_a_dismissed_plan_ended_item_stays_dismissed(world):
+    _plan, last = ended_plan(world)
+    client_for(world.owner).post(reverse("assessments:inbox_mark", args=[last.pk, "plan_ended"]), {"how": "dismissed"})
+    assert "<strong>Plan ended</strong>" not in inbox_text(world.owner)
+    assert InboxMark.objects.get(assignment=last).how == "dismissed"

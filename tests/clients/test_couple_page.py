@@ -2,7 +2,9 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from assessments import plans
 from clients.models import Couple
 from practice.models import AuditEvent
 from tests.clients.factories import bulk_caseload, finished_assignment, visible_text
@@ -71,15 +73,23 @@ def test_couple_page_query_count_does_not_grow_with_the_caseload(world, django_a
     finished_assignment(world.couple, days_ago=30)
     finished_assignment(world.couple)
     make_assignment(world.couple)
+    plans.create(
+        couple=world.couple,
+        every_weeks=4,
+        administrations=None,
+        start_on=timezone.localdate(),
+        due_days=7,
+        by=world.owner,
+    )
     if size > 1:
         bulk_caseload(world.owner, size - 1)
     client = client_for(world.owner)
     client.get(detail(world.couple))
     # session, user + membership, couple, its partners, administrations (with instrument and
     # item count), responses (with partner, score and answer count), every reminder of them, the
-    # couple's undelivered messages, the audit event. (The session is written at most once a
-    # minute: not on this request.)
-    with django_assert_num_queries(9):
+    # couple's undelivered messages, its latest measurement plan and that plan's calendar, the
+    # audit event. (The session is written at most once a minute: not on this request.)
+    with django_assert_num_queries(11):
         client.get(detail(world.couple))
 
 

@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from assessments import plans
 from assessments.models import Assignment, ExportJob, Reminder, SafetyAlert
 from assessments.reminders import queue, unsubscribe_token
 from practice.models import Invitation, Job
@@ -155,6 +156,9 @@ MATRIX = {
     "assessments:acknowledge_alert":   ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
     "assessments:end_access":          ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
     "assessments:answer_here":         ("POST",     "login  login  login  login  ok     deny   deny   deny   deny"),
+    # The matrix's browsers are not marked as the practice's tablet: handing one over is refused with a message.
+    "assessments:this_device":         ("POST",     "login  login  login  login  msg    deny   deny   deny   deny"),
+    "assessments:device":              ("GET POST", "login  login  login  login  ok     ok     ok     ok     ok"),
     "assessments:exit":                ("POST",     "next   next   next   next   next   next   next   next   next"),
     "assessments:finished":            ("GET",      "ok     ok     ok     ok     ok     ok     ok     ok     ok"),
     "assessments:here":                ("GET POST", "ok     ok     ok     ok     ok     ok     ok     ok     ok"),
@@ -172,6 +176,9 @@ MATRIX = {
     "assessments:results":             ("GET",      "deny   next   deny   deny   deny   deny   deny   deny   deny"),
     "assessments:support":             ("GET",      "deny   next   deny   deny   deny   deny   deny   deny   deny"),
     "assessments:assign":              ("GET POST", "login  login  login  login  ok     deny   deny   deny   deny"),
+    "assessments:plan":                ("GET POST", "login  login  login  login  ok     deny   deny   deny   deny"),
+    # The matrix posts no choice: "Pause", "Resume" or "End" is asked for, and nothing changes.
+    "assessments:plan_action":         ("POST",     "login  login  login  login  msg    deny   deny   deny   deny"),
     "assessments:cancel":              ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
     "assessments:resend":              ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
     "assessments:reissue":             ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
@@ -299,6 +306,15 @@ class MatrixWorld(World):
         self.assignment, tokens = make_assignment(self.couple)
         self.token_a, self.token_b = tokens["A"], tokens["B"]
         self.inbox_kind = "overdue"  # the inbox item an "Acknowledge" or "Dismiss" names
+        # A measurement plan, so the couple page and the plan form show a calendar and "Change the plan".
+        plans.create(
+            couple=self.couple,
+            every_weeks=4,
+            administrations=6,
+            start_on=timezone.localdate(timezone=self.practice.tz) + timedelta(days=7),
+            due_days=7,
+            by=self.owner,
+        )
         self.response_a = self.assignment.responses.get(partner__position="A")
         self.response_b = self.assignment.responses.get(partner__position="B")
         # Partner A is past "this is me" and the consent page, so the answering pages are served

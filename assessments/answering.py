@@ -105,6 +105,16 @@ def save_answer(*, response_id, item_id, value, seq, now=None):
         return cursor.fetchone() is not None
 
 
+def lock_for_safety(response_id):
+    """Lock one response row against other writers (not against readers) until the transaction ends.
+
+    A safety save may write the response (its safety level) after its upsert took a share lock on
+    it; taking the write lock first makes a second safety save of the same response wait instead
+    of deadlocking with the first. One query.
+    """
+    list(Response.objects.select_for_update(no_key=True).filter(pk=response_id).values_list("pk"))
+
+
 def stored_answers(response):
     """{item code: (value, seq)} of one response, in one query."""
     return {code: (value, seq) for code, value, seq in response.answers.values_list("item__code", "value", "seq")}

@@ -344,7 +344,7 @@ def save_answer(request, response_id):
     """Autosave one answer: 204 when stored, a short 4xx message otherwise.
 
     Three queries: the session, the response (partner_response), the upsert (save_answer); a
-    safety item adds the safety level's two, and answers with the support resources when the
+    safety item adds the response row's lock and the safety level's two, and answers with the support resources when the
     level calls for them. The session is written back at most once a minute (practice.middleware.touch).
     """
     response, refused = saving_refusal(request, response_id)
@@ -357,6 +357,10 @@ def save_answer(request, response_id):
     rule = form.cleaned_data["rule"]
     # A safety answer and the alert it may raise are stored together, or not at all.
     with transaction.atomic(savepoint=False) if rule.section == SAFETY_SECTION else contextlib.nullcontext():
+        if rule.section == SAFETY_SECTION:
+            # The response row first, for update: record_safety may write it, and two safety saves
+            # that both held the upsert's share lock and then both asked to write would deadlock.
+            answering.lock_for_safety(response.pk)
         stored = answering.save_answer(
             response_id=response.pk, item_id=rule.id, value=form.cleaned_data["answer"], seq=form.cleaned_data["seq"]
         )

@@ -239,12 +239,13 @@ def test_a_concerning_safety_answer_saved_on_its_own_shows_support_at_once_and_a
 ):
     assert save(partner, "SAF7", 1, 1).status_code == 204  # "Never": nothing to show
     save(partner, "COM1", 4, 1)  # warm caches
-    # 1 session, 2 response, 3 upsert, 4 the safety answers: a calm safety answer changes nothing else.
-    with django_assert_num_queries(4):
+    # 1 session, 2 response, 3 the response's write lock (two safety saves never deadlock), 4 upsert,
+    # 5 the safety answers: a calm safety answer changes nothing else.
+    with django_assert_num_queries(5):
         assert save(partner, "SAF6", 1, 1).status_code == 204
-    # The answer that raises the level, once: 5 the changed level, 6-9 the alert (read, savepoint,
-    # insert, release), 10-11 its two outbox rows (the e-mail, the escalation), one upsert each.
-    with django_assert_num_queries(11):
+    # The answer that raises the level, once: 6 the changed level, 7-10 the alert (read, savepoint,
+    # insert, release), 11-12 its two outbox rows (the e-mail, the escalation), one upsert each.
+    with django_assert_num_queries(12):
         reply = save(partner, "SAF5", 4, 1)
     assert reply.status_code == 200
     assert "Support is here if you need it" in page_text(reply)

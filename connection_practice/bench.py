@@ -21,7 +21,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import include, path
 from django.utils import timezone
 
-from assessments import scoring
+from assessments import caseload, scoring
 from assessments.models import (
     Answer,
     Assignment,
@@ -220,6 +220,8 @@ def build(scale: Scale, log=print) -> World:
     world.answers = total
     log(f"  {total} answers, {len(scores)} scores")
 
+    # The caseload's rows, as the workflows would have kept them (bulk inserts pass them by).
+    log(f"  {caseload.rebuild()} caseload rows")
     # Fresh statistics, as autovacuum would have them in a running practice: without them the
     # planner guesses at tables that grew from empty a moment ago.
     with connection.cursor() as cursor:

@@ -14,19 +14,26 @@ ids from the row and re-checks the world before acting, so a late or repeated ru
 | partner_notice     | release of a summary or of results  | "your counselor shared something" to one |
 |                    |                                     | partner, through their own link          |
 | export             | a large export                      | writes the file                          |
+| comparison_report  | submit (both finished)              | stores the administration's comparison   |
 """
 
 from datetime import timedelta
 
 from practice import outbox
 
-from . import emails, export_jobs, reminders
+from . import comparison, emails, export_jobs, reminders
 from .models import Response, SafetyAlert
 
 
 @outbox.handler("partner_email", channel="mail", on_failure=reminders.failed)
 def partner_email(job, now):
     reminders.deliver(job.payload["reminder"], attempts=job.attempts, now=now)
+
+
+@outbox.handler("comparison_report")
+def comparison_report(job, now):
+    """Store the comparison of an administration both partners just finished (it never changes after)."""
+    comparison.store_report(job.payload["assignment"])
 
 
 @outbox.handler("counselor_notice", channel="mail")

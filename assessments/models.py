@@ -605,3 +605,24 @@ class CaseloadRow(models.Model):
 
     def __str__(self):
         return f"caseload row of couple {self.couple_id}"
+
+
+class ComparisonReport(models.Model):
+    """The comparison of a completed administration, computed once and stored (``assessments.comparison``).
+
+    Both partners' answers and scores never change once the administration is complete, so the
+    comparison page and its PDF read this instead of recomputing the report from the answers.
+    Written by the outbox job the completing submit queues; ``manage.py compute_reports``
+    recomputes every one (after ``recompute_scores``, or when ``REPORT_VERSION`` changes). What can
+    still change (a safety alert's acknowledgement, names, sharing) is read live, never stored.
+    """
+
+    assignment = models.OneToOneField(
+        Assignment, on_delete=models.CASCADE, primary_key=True, related_name="stored_report"
+    )
+    version = models.PositiveIntegerField(help_text="comparison.REPORT_VERSION when it was computed.")
+    data = models.JSONField()
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"comparison report of assignment {self.assignment_id}"

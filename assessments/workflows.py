@@ -229,6 +229,13 @@ def submit(response, *, now=None):
                 practice=assignment.couple.practice,
                 now=now,
             )
+            outbox.enqueue(
+                "comparison_report",
+                f"report:{assignment.pk}",
+                payload={"assignment": assignment.pk},
+                practice=assignment.couple.practice,
+                now=now,
+            )
         caseload.refresh(assignment.couple_id)
     return True
 

@@ -21,7 +21,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import include, path
 from django.utils import timezone
 
-from assessments import caseload, scoring
+from assessments import caseload, comparison, scoring
 from assessments.models import (
     Answer,
     Assignment,
@@ -230,6 +230,8 @@ def build(scale: Scale, log=print) -> World:
     finished = next(a for a in assignments if a.couple_id in {c.pk for c in small_couples} and a.status == "completed")
     world.finished_assignment = finished
     world.finished_couple = next(c for c in small_couples if c.pk == finished.couple_id)
+    # Its stored comparison, as the completing submit's job leaves it (the bulk load has no jobs).
+    comparison.store_report(finished.pk)
     open_response = next(r for r in responses if status[r.assignment_id] == Assignment.Status.OPEN)
     world.open_response = open_response
     world.open_token = link_token(nonces[open_response.pk])

@@ -136,7 +136,7 @@ def _comparison_context(assignment):
             "waiting": comparison.still_answering(responses),
             "safety": comparison.safety_of(responses),
         }
-    report = comparison.build_report(assignment, responses)
+    report = comparison.report_of(assignment, responses)
     names = {"A": report.a.partner.first_name, "B": report.b.partner.first_name}
     return report, {
         "assignment": assignment,

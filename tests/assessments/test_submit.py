@@ -327,8 +327,9 @@ def test_a_submission_is_one_transaction_of_few_queries_whatever_the_length_of_t
     with django_assert_num_queries(11):
         assert workflows.submit(first)
     # The second partner also: 10 completes the administration, 11 cancels its overdue notice,
-    # 12 queues "both finished"; and the one upsert scores both partners, attunement included.
-    with django_assert_num_queries(14):
+    # 12 queues "both finished", 13 queues storing the comparison report; and the one upsert
+    # scores both partners, attunement included.
+    with django_assert_num_queries(15):
         assert workflows.submit(second)
     both = Score.objects.filter(response__assignment=assignment)
     assert both.count() == 2 and all(s.attunement is not None for s in both)

@@ -225,12 +225,15 @@ def build(scale: Scale, log=print) -> World:
     world.answers = total
     log(f"  {total} answers, {len(scores)} scores")
 
-    # The caseload's rows, as the workflows would have kept them (bulk inserts pass them by).
-    log(f"  {caseload.rebuild()} caseload rows")
     # Fresh statistics, as autovacuum would have them in a running practice: without them the
-    # planner guesses at tables that grew from empty a moment ago.
+    # planner guesses at tables that grew from empty a moment ago (and the caseload's rebuild
+    # below scanned whole tables for every couple).
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
+    # The caseload's rows, as the workflows would have kept them (bulk inserts pass them by).
+    log(f"  {caseload.rebuild()} caseload rows")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE assessments_caseloadrow")
     small_couples = [c for c in couples if c.counselor_id == world.small_counselor.pk]
     finished = next(a for a in assignments if a.couple_id in {c.pk for c in small_couples} and a.status == "completed")
     world.finished_assignment = finished

@@ -7,8 +7,8 @@ class AssessmentsConfig(AppConfig):
     verbose_name = "Assessments"
 
     def ready(self):
-        # The outbox handlers and the staff header's facts register themselves when imported; the
-        # loader runs after migrate.
-        from . import annotations, jobs, loader  # noqa: F401
+        # The outbox handlers, the staff header's facts and the caseload's couple signal register
+        # themselves when imported; the loader runs after migrate.
+        from . import annotations, caseload, jobs, loader  # noqa: F401
 
         post_migrate.connect(loader.load_after_migrate, sender=self)

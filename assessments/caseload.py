@@ -1,25 +1,52 @@
 """The counselor's caseload: one filtered, sorted page of couples and what to show for each.
 
-The page is built in two steps so that its cost does not grow with the caseload:
+What the page filters and sorts by lives in one ``CaseloadRow`` per couple, so that its cost does
+not grow with the caseload:
 
-1. ``caseload_queryset`` filters and sorts the counselor's couples in SQL, with correlated
-   subqueries for the facts the filters and sorts need (current administration, its status and
-   due date, each partner's latest Connection Index and safety level, last activity).
-2. ``attach_overview`` takes the page's couples (at most ``PAGE_SIZE``) and fetches, with a
-   fixed number of queries, the partners, the current administration's responses with their
-   answer counts, the two latest scores of every partner and the norms of their instruments.
+1. ``refresh`` recomputes the rows of some couples in one ``INSERT … SELECT … ON CONFLICT``
+   statement, from correlated subqueries over the couple's administrations, scores, safety levels
+   and alerts. Every workflow that changes one of those calls it in its own transaction (assign,
+   cancel, a saved page, submit, a safety level, acknowledging an alert; archiving, renaming and
+   moving a couple through the couple's ``post_save``); ``manage.py rebuild_caseload`` runs it for
+   every couple.
+2. ``caseload_queryset`` filters and sorts the counselor's rows; each sort order has its index
+   (counselor, unacknowledged alert first, the sort key, label, couple), so a page is one indexed
+   ``LIMIT`` query. Deep pages continue from the last couple of the page before (a keyset:
+   ``?after=<couple id>``), never counting past the ones before.
+3. ``attach_overview`` takes the page's rows (at most ``PAGE_SIZE``) and fetches, with two fixed
+   queries, the partners and the current administration's responses with their answer counts (how
+   far each partner got is read, not stored: an autosave would otherwise write twice).
 """
 
+import datetime
 from dataclasses import dataclass
 
-from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value, When, Window
-from django.db.models.functions import Coalesce, Least, RowNumber
+from django.db import connection
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce, Least, Now
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from clients.models import Couple, Partner
 
-from . import scoring
-from .models import Assignment, Instrument, Item, Response, SafetyAlert, Score
+from . import answering, scoring
+from .models import Assignment, CaseloadRow, Response, SafetyAlert, Score
 
 PAGE_SIZE = 25
 MAX_PAGE = 100_000  # beyond any caseload; keeps a tampered page number inside the database's integers
@@ -41,6 +68,11 @@ DEFAULT_SORT = "due"
 RAISED = ("concern", "urgent")
 CANCELLED = Assignment.Status.CANCELLED
 OPEN = Assignment.Status.OPEN
+# The sort keys of a couple without an open administration or without any index: after every real one.
+NO_DUE = datetime.datetime(9999, 12, 31, tzinfo=datetime.UTC)
+NO_INDEX = 1e9
+
+# --- Computing the rows ---------------------------------------------------------------------------
 
 
 def _current(field):
@@ -53,12 +85,13 @@ def _current(field):
     )
 
 
-def _latest_index(position):
+def _score(position, field, nth=0):
+    """A field of the partner's ``nth`` latest score (0: the latest), cancelled administrations aside."""
     return Subquery(
         Score.objects.filter(response__partner__couple=OuterRef("pk"), response__partner__position=position)
         .exclude(response__assignment__status=CANCELLED)
         .order_by("-response__submitted_at", "-pk")
-        .values("connection_index")[:1]
+        .values(field)[nth : nth + 1]
     )
 
 
@@ -84,70 +117,203 @@ def _last_activity():
     return Coalesce(latest_response, _current("assigned_at"), F("created_at"))
 
 
-def caseload_queryset(user, *, status="", q="", sort=DEFAULT_SORT, now=None):
-    """The counselor's couples, filtered by status and search text, in the chosen order.
+def _previous(position):
+    """The score before the latest, only when both versions score alike (otherwise no change is shown)."""
+    key, before = f"r_key1_{position}", f"r_key2_{position}"
+    return Case(
+        When(Q(**{key: F(before)}) & ~Q(**{key: ""}), then=f"r_prev_{position}"),
+        default=None,
+        output_field=FloatField(),
+    )
 
-    Unknown ``status`` or ``sort`` values fall back to the defaults (all active, by due date).
-    """
-    now = now or timezone.now()
-    couples = Couple.objects.for_counselor(user).annotate(
-        current_id=_current("pk"),
-        current_status=_current("status"),
-        current_due=_current("due_at"),
-        index_a=_latest_index("A"),
-        index_b=_latest_index("B"),
-        safety_a=_latest_safety("A"),
-        safety_b=_latest_safety("B"),
-        open_alert=Exists(
+
+# Row column: the annotation computing it (in this order, the INSERT's column list).
+COLUMNS = {
+    "couple_id": "r_couple",
+    "counselor_id": "r_counselor",
+    "couple_status": "r_status",
+    "label": "r_label",
+    "current_id": "r_current",
+    "current_status": "r_current_status",
+    "current_due": "r_current_due",
+    "index_a": "r_index_A",
+    "previous_a": "r_previous_A",
+    "instrument_a": "r_instrument_A",
+    "index_b": "r_index_B",
+    "previous_b": "r_previous_B",
+    "instrument_b": "r_instrument_B",
+    "safety_raised": "r_safety_raised",
+    "open_alert": "r_open_alert",
+    "last_activity": "r_last_activity",
+    "due_key": "r_due_key",
+    "index_key": "r_index_key",
+    "refreshed_at": "r_refreshed_at",
+}
+
+
+def _source(couples):
+    """The rows of ``couples`` as a values() queryset of the COLUMNS annotations."""
+    per_partner = {}
+    for p in "AB":
+        per_partner |= {
+            f"r_index_{p}": _score(p, "connection_index"),
+            f"r_instrument_{p}": _score(p, "response__assignment__instrument_id"),
+            f"r_key1_{p}": _score(p, "response__assignment__instrument__scoring_key"),
+            f"r_prev_{p}": _score(p, "connection_index", 1),
+            f"r_key2_{p}": _score(p, "response__assignment__instrument__scoring_key", 1),
+            f"r_safety_{p}": _latest_safety(p),
+        }
+    rows = couples.annotate(
+        r_couple=F("pk"),
+        r_counselor=F("counselor_id"),
+        r_status=F("status"),
+        r_label=F("label"),
+        r_current=_current("pk"),
+        r_current_status=Coalesce(_current("status"), Value("")),
+        r_current_due=_current("due_at"),
+        **per_partner,
+    ).annotate(
+        r_previous_A=_previous("A"),
+        r_previous_B=_previous("B"),
+        r_safety_raised=Case(
+            When(Q(r_safety_A__in=RAISED) | Q(r_safety_B__in=RAISED), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        ),
+        r_open_alert=Exists(
             SafetyAlert.objects.filter(response__assignment__couple=OuterRef("pk"), acknowledged_at__isnull=True)
         ),
-    )
-    couples = couples.annotate(
+        r_last_activity=_last_activity(),
+        r_due_key=Case(When(r_current_status=OPEN, then="r_current_due"), default=Value(NO_DUE)),
         # Least of two nullable values: each side falls back to the other so one missing score
         # does not hide the other (SQLite's MIN() would return NULL, PostgreSQL's LEAST would not).
-        low_index=Least(Coalesce("index_a", "index_b"), Coalesce("index_b", "index_a")),
-        open_due=Case(When(current_status=OPEN, then="current_due")),
+        r_index_key=Coalesce(
+            Least(Coalesce("r_index_A", "r_index_B"), Coalesce("r_index_B", "r_index_A")),
+            Value(NO_INDEX),
+            output_field=FloatField(),
+        ),
+        r_refreshed_at=Now(),
+    )
+    return rows.values(*COLUMNS.values())
+
+
+def _upsert(couples):
+    table = connection.ops.quote_name(CaseloadRow._meta.db_table)
+    sql, params = _source(couples).query.sql_with_params()
+    names = ", ".join(COLUMNS)
+    picked = ", ".join(f"s.{connection.ops.quote_name(alias)}" for alias in COLUMNS.values())
+    updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "couple_id")
+    # SQLite needs the WHERE to read ON CONFLICT as the upsert clause, not as a join's. The only
+    # interpolations are the model's quoted table and column names and the ORM's own SQL.
+    statement = (
+        f"INSERT INTO {table} ({names}) SELECT {picked} FROM ({sql}) s WHERE true "  # noqa: S608
+        f"ON CONFLICT (couple_id) DO UPDATE SET {updates}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.rowcount
+
+
+def refresh(*couple_ids):
+    """Recompute the caseload rows of these couples, in the caller's transaction. One statement."""
+    ids = [c for c in couple_ids if c is not None]
+    if ids:
+        _upsert(Couple.objects.filter(pk__in=ids))
+
+
+def refresh_where(**lookups):
+    """Recompute the caseload rows of the couples matching these lookups. One statement."""
+    _upsert(Couple.objects.filter(**lookups))
+
+
+@receiver(post_save, sender=Couple)
+def couple_saved(sender, instance, raw=False, update_fields=None, **kwargs):
+    """A new, renamed, archived or moved couple: its row follows in the same transaction."""
+    if raw or (update_fields is not None and not ROW_FIELDS & set(update_fields)):
+        return
+    refresh(instance.pk)
+
+
+ROW_FIELDS = {"label", "status", "counselor", "practice"}
+
+
+def rebuild():
+    """Recompute every couple's caseload row (``manage.py rebuild_caseload``). Returns the count."""
+    return _upsert(Couple.objects.all())
+
+
+# --- The page -------------------------------------------------------------------------------------
+
+SORTS = {
+    "due": (("open_alert", "desc"), ("due_key", "asc"), ("label", "asc"), ("couple_id", "asc")),
+    "index": (("open_alert", "desc"), ("index_key", "asc"), ("label", "asc"), ("couple_id", "asc")),
+    "activity": (("open_alert", "desc"), ("last_activity", "desc"), ("label", "asc"), ("couple_id", "asc")),
+}
+
+
+def _after(keys, user, couple_id):
+    """The rows after the couple ``couple_id`` of this counselor in the order ``keys``.
+
+    Written out as (k1 after) OR (k1 same AND (k2 after OR …)): the keys mix directions, so a
+    row-value comparison cannot say it. The cursor's keys are read by scalar subqueries (the
+    database evaluates each once); a couple not on this caseload makes them NULL, so nothing follows.
+    """
+    table = connection.ops.quote_name(CaseloadRow._meta.db_table)
+    cursor = f"(SELECT {{col}} FROM {table} WHERE couple_id = %s AND counselor_id = %s)"  # noqa: S608
+    sql, params = "", []
+    for col, direction in reversed(keys):
+        here = f"{table}.{col}"
+        there = cursor.format(col=col)
+        beyond = f"{here} {'>' if direction == 'asc' else '<'} {there}"
+        if not sql:
+            sql, params = beyond, [couple_id, user.pk]
+        else:
+            sql = f"({beyond} OR ({here} = {there} AND ({sql})))"
+            params = [couple_id, user.pk, couple_id, user.pk, *params]
+    # Only the model's quoted table name and its own column names are interpolated; values are parameters.
+    return RawSQL(sql, params, output_field=BooleanField())  # noqa: S611
+
+
+def caseload_queryset(user, *, status="", q="", sort=DEFAULT_SORT, now=None, after=None):
+    """The counselor's caseload rows, filtered by status and search text, in the chosen order.
+
+    Unknown ``status`` or ``sort`` values fall back to the defaults (all active, by due date).
+    ``after`` (a couple id) starts after that couple of the same order: the keyset of deep pages.
+    """
+    now = now or timezone.now()
+    rows = CaseloadRow.objects.filter(counselor=user, couple__practice_id=user.membership.practice_id).annotate(
         is_overdue=Case(
             When(current_status=OPEN, current_due__lt=now, then=Value(1)), default=Value(0), output_field=IntegerField()
-        ),
-        safety_raised=Case(
-            When(Q(safety_a__in=RAISED) | Q(safety_b__in=RAISED), then=Value(1)),
-            default=Value(0),
-            output_field=IntegerField(),
         ),
     )
     # A couple with a safety alert not yet marked as seen is in every list, whatever the filter.
     if status == "archived":
-        couples = couples.filter(Q(status=Couple.Status.ARCHIVED) | Q(open_alert=True))
+        rows = rows.filter(Q(couple_status=Couple.Status.ARCHIVED) | Q(open_alert=True))
     else:
-        couples = couples.filter(Q(status=Couple.Status.ACTIVE) | Q(open_alert=True))
+        rows = rows.filter(Q(couple_status=Couple.Status.ACTIVE) | Q(open_alert=True))
+    overdue = Q(current_status=OPEN, current_due__lt=now)
     if status == "attention":
-        couples = couples.filter(
-            Q(safety_raised=1) | Q(is_overdue=1) | Q(low_index__lt=scoring.BAND_ATTENTION) | Q(open_alert=True)
+        rows = rows.filter(
+            Q(safety_raised=True) | overdue | Q(index_key__lt=scoring.BAND_ATTENTION) | Q(open_alert=True)
         )
     elif status == "overdue":
-        couples = couples.filter(Q(is_overdue=1) | Q(open_alert=True))
+        rows = rows.filter(overdue | Q(open_alert=True))
     elif status == "waiting":
-        couples = couples.filter(Q(current_status=OPEN) | Q(open_alert=True))
+        rows = rows.filter(Q(current_status=OPEN) | Q(open_alert=True))
     elif status == "finished":
-        couples = couples.filter(Q(current_status=Assignment.Status.COMPLETED) | Q(open_alert=True))
+        rows = rows.filter(Q(current_status=Assignment.Status.COMPLETED) | Q(open_alert=True))
     q = (q or "").strip()
     if q:
-        named = Partner.objects.filter(couple=OuterRef("pk")).filter(
+        named = Partner.objects.filter(couple=OuterRef("couple_id")).filter(
             Q(first_name__icontains=q) | Q(last_name__icontains=q)
         )
-        couples = couples.filter(Q(label__icontains=q) | Exists(named))
+        rows = rows.filter(Q(label__icontains=q) | Exists(named))
+    keys = SORTS.get(sort, SORTS[DEFAULT_SORT])
     # Under every order, couples with a safety alert not yet marked as seen come first.
-    first = F("open_alert").desc()
-    if sort == "activity":
-        couples = couples.annotate(last_activity=_last_activity()).order_by(
-            first, F("last_activity").desc(nulls_last=True), "label", "pk"
-        )
-    elif sort == "index":
-        couples = couples.order_by(first, F("low_index").asc(nulls_last=True), "label", "pk")
-    else:
-        couples = couples.order_by(first, F("open_due").asc(nulls_last=True), "label", "pk")
-    return couples
+    rows = rows.order_by(*(F(col).desc() if d == "desc" else F(col).asc() for col, d in keys))
+    if after is not None:
+        rows = rows.filter(_after(keys, user, after))
+    return rows
 
 
 @dataclass
@@ -183,24 +349,59 @@ class Page:
     def next_page_number(self):
         return self.number + 1
 
+    @property
+    def last_couple(self):
+        """Where the next page continues from (its keyset)."""
+        return self.object_list[-1].pk if self.object_list else None
 
-def page_of(couples, number, size=PAGE_SIZE):
+
+def page_of(rows, number, size=PAGE_SIZE, *, following=None):
     """The requested page (a malformed number is page 1, one past the end the last page).
 
     One query: the total rides along as ``COUNT(*) OVER ()`` on every row, so there is no
-    separate count. Only a page past the end costs a second query, for the last page.
+    separate count. Only a page past the end costs a second query, for the last page. With
+    ``following`` (the same rows after the last couple of the page before, from the Next link:
+    ``caseload_queryset(..., after=…)``) the page continues from there instead of skipping rows;
+    its count is the rows from there on plus the pages before.
     """
     try:
         number = min(max(1, int(number)), MAX_PAGE)
     except (TypeError, ValueError):
         number = 1
-    counted = couples.annotate(total=Window(Count("pk")))
-    rows = list(counted[(number - 1) * size : number * size])
-    if not rows and number > 1:
+    counted = rows.annotate(total=Window(Count("pk")))
+    if following is not None and number > 1:
+        found = list(following.annotate(total=Window(Count("pk")))[:size])
+        if found:
+            count = (number - 1) * size + found[0].total
+            return Page(object_list=found, number=number, count=count, size=size)
+        # The couple it continued from has moved or gone: fall back to the page by number.
+    found = list(counted[(number - 1) * size : number * size])
+    if not found and number > 1:
         count = counted.count()
         number = max(1, -(-count // size))
-        rows = list(counted[(number - 1) * size : number * size])
-    return Page(object_list=rows, number=number, count=rows[0].total if rows else 0, size=size)
+        found = list(counted[(number - 1) * size : number * size])
+    return Page(object_list=found, number=number, count=found[0].total if found else 0, size=size)
+
+
+def cursor(value):
+    """The couple id of a Next link's ``after``, or None when absent or malformed."""
+    value = value or ""
+    # ASCII digits only, of a size a database id can have ("²".isdigit() is true, and int() refuses it).
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
+
+
+def progress(response, n_items):
+    """A partner's status chip and percent answered for one administration's response."""
+    if response is None:
+        return "not_invited", None
+    if response.submitted_at is not None:
+        return "finished", 100
+    if response.answered == 0 and response.started_at is None:
+        return "invited", 0
+    return "in_progress", min(99, round(100 * response.answered / (n_items or 1)))
+
+
+CHIP_LABELS = {"not_invited": "Not invited", "invited": "Invited", "in_progress": "In progress", "finished": "Finished"}
 
 
 @dataclass
@@ -222,84 +423,46 @@ class PartnerOverview:
         return CHIP_LABELS[self.chip]
 
 
-def attach_overview(couples, now=None):
-    """Give every couple of one page ``.overview`` (A and B) with a fixed number of queries.
+def _index_norms(instrument_id):
+    return scoring.norms_from_instrument(answering.definition(instrument_id))[scoring.INDEX_KEY]
 
-    Queries: partners; the current administrations' responses with answer and item counts;
-    the two latest scores of every partner (a window query); the instruments' norms.
+
+def attach_overview(rows):
+    """Give every caseload row of one page ``.overview`` (A and B) with two fixed queries.
+
+    Queries: the partners; the current administrations' responses with their answer counts. The
+    indexes and changes are the row's; the norms and item counts come from the published
+    instrument versions, cached in the process (``answering``).
     """
-    couples = list(couples)
-    if not couples:
-        return couples
-    by_id = {c.pk: c for c in couples}
-    for couple in couples:
-        couple.partner_list = []
+    rows = list(rows)
+    if not rows:
+        return rows
+    by_id = {r.pk: r for r in rows}
+    for row in rows:
+        row.partner_list = []
     for partner in Partner.objects.filter(couple_id__in=by_id).order_by("couple_id", "position"):
         by_id[partner.couple_id].partner_list.append(partner)
-    current_ids = [c.current_id for c in couples if c.current_id]
-    item_count = (
-        Item.objects.filter(instrument=OuterRef("assignment__instrument")).values("instrument").annotate(n=Count("pk"))
-    )
+    current_ids = [r.current_id for r in rows if r.current_id]
     responses = {
         r.partner_id: r
         for r in Response.objects.filter(assignment_id__in=current_ids)
-        .annotate(answered=Count("answers"), n_items=Subquery(item_count.values("n")))
-        .only("pk", "partner_id", "assignment_id", "started_at", "submitted_at")
+        .annotate(answered=Count("answers"), instrument_id=F("assignment__instrument_id"))
+        .only("pk", "partner_id", "started_at", "submitted_at")
     }
-    partner_ids = [p.pk for c in couples for p in c.partner_list]
-    ranked = (
-        Score.objects.filter(response__partner_id__in=partner_ids)
-        .exclude(response__assignment__status=CANCELLED)
-        .annotate(
-            partner_id=F("response__partner_id"),
-            instrument_id=F("response__assignment__instrument_id"),
-            scoring_key=F("response__assignment__instrument__scoring_key"),
-            rank=Window(
-                RowNumber(), partition_by=F("response__partner_id"), order_by=F("response__submitted_at").desc()
-            ),
-        )
-        .filter(rank__lte=2)
-        .order_by("partner_id", "rank")
-        .values("partner_id", "instrument_id", "scoring_key", "connection_index", "rank")
-    )
-    scores = {}
-    for row in ranked:
-        scores.setdefault(row["partner_id"], []).append(row)
-    instrument_ids = {row["instrument_id"] for rows in scores.values() for row in rows}
-    norms = {
-        i.pk: i.norms()[scoring.INDEX_KEY] for i in Instrument.objects.filter(pk__in=instrument_ids).only("definition")
-    }
-    for couple in couples:
-        couple.overview = [
-            _partner_overview(p, responses.get(p.pk), scores.get(p.pk, []), norms) for p in couple.partner_list
-        ]
-    return couples
+    for row in rows:
+        row.overview = [_partner_overview(row, p, responses.get(p.pk)) for p in row.partner_list]
+    return rows
 
 
-def progress(response, n_items):
-    """A partner's status chip and percent answered for one administration's response."""
-    if response is None:
-        return "not_invited", None
-    if response.submitted_at is not None:
-        return "finished", 100
-    if response.answered == 0 and response.started_at is None:
-        return "invited", 0
-    return "in_progress", min(99, round(100 * response.answered / (n_items or 1)))
-
-
-CHIP_LABELS = {"not_invited": "Not invited", "invited": "Invited", "in_progress": "In progress", "finished": "Finished"}
-
-
-def _partner_overview(partner, response, scores, norms):
-    chip, percent = progress(response, response.n_items if response is not None else None)
-    index = change = label = None
-    if scores:
-        index = scores[0]["connection_index"]
-        if len(scores) == 2 and scoring.same_scoring(scores[0]["scoring_key"], scores[1]["scoring_key"]):
-            before = scores[1]["connection_index"]
-            if index is not None and before is not None:
-                change = index - before
-                label = scoring.change_label(before, index, norms[scores[0]["instrument_id"]])
+def _partner_overview(row, partner, response):
+    n_items = len(answering.item_rules(response.instrument_id)) if response is not None else None
+    chip, percent = progress(response, n_items)
+    side = partner.position.lower()
+    index, before, instrument_id = (getattr(row, f"{name}_{side}") for name in ("index", "previous", "instrument"))
+    change = label = None
+    if index is not None and before is not None:
+        change = index - before
+        label = scoring.change_label(before, index, _index_norms(instrument_id))
     return PartnerOverview(
         partner=partner,
         chip=chip,

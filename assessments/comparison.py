@@ -8,13 +8,13 @@ gap flags, recommendations, reliable change) live there. Three readers:
 * ``shared_summary`` for the summary a counselor releases to the couple: domain level only.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Subquery
 from django.utils import timezone
 
 from . import loader, scoring
-from .models import Answer, Assignment, Item, Response, ResponseLink, SafetyAlert
+from .models import Answer, Assignment, ComparisonReport, Item, Response, ResponseLink, SafetyAlert
 from .scores import answers_of
 
 # What each number means, in the words of docs/scoring.md, shown next to the number.
@@ -367,6 +367,91 @@ def build_report(assignment, responses):
         straightlined=[r.partner for r, s in ((a, a_scores), (b, b_scores)) if s.straightlined],
         safety=safety,
     )
+
+
+# --- The stored report -------------------------------------------------------------------------
+
+# Bump when the report's content or its rules change: stored reports of another version are
+# recomputed on the page until ``manage.py compute_reports`` stores them again.
+REPORT_VERSION = 1
+
+
+def report_data(report):
+    """The parts of a Report that never change once both partners finished, as JSON values."""
+    safety_rows = {"A": [], "B": []}
+    for position, response in (("A", report.a), ("B", report.b)):
+        entry = next((e for e in report.safety if e["response"].pk == response.pk), None)
+        safety_rows[position] = [list(row) for row in entry["rows"]] if entry else []
+    return {
+        "scoring_version": scoring.SCORING_VERSION,
+        "domains": [asdict(d) for d in report.domains],
+        "index": asdict(report.index),
+        "items": [asdict(i) for i in report.items],
+        "recommendations": report.recommendations,
+        "attunement": {k: list(v) for k, v in report.attunement.items()},
+        "personal": [asdict(d) for d in report.personal],
+        "straightlined": [p.position for p in report.straightlined],
+        "safety_rows": safety_rows,
+    }
+
+
+def report_from(data, assignment, responses):
+    """A Report from stored data and the live responses (their partners, alerts and levels)."""
+    a, b = responses["A"], responses["B"]
+    safety = []
+    for position, response in (("A", a), ("B", b)):
+        alert = alert_of(response)
+        if alert is None and response.safety_level not in RAISED:
+            continue
+        level = alert.level if alert is not None else response.safety_level
+        rows = [tuple(row) for row in data["safety_rows"][position]]
+        safety.append({"response": response, "alert": alert, "level": SAFETY_LABELS[level], "rows": rows})
+    return Report(
+        assignment=assignment,
+        a=a,
+        b=b,
+        domains=[DomainView(**d) for d in data["domains"]],
+        index=DomainView(**data["index"]),
+        items=[ItemView(**i) for i in data["items"]],
+        recommendations=data["recommendations"],
+        attunement={k: tuple(v) for k, v in data["attunement"].items()},
+        personal=[DomainView(**d) for d in data["personal"]],
+        straightlined=[responses[p].partner for p in data["straightlined"]],
+        safety=safety,
+    )
+
+
+def store_report(assignment_id):
+    """Compute and store the report of a completed administration. False when it is not complete."""
+    assignment = (
+        Assignment.objects.select_related("instrument", "couple")
+        .filter(pk=assignment_id, status=Assignment.Status.COMPLETED)
+        .first()
+    )
+    if assignment is None:
+        return False
+    responses = responses_by_position(assignment)
+    if not both_finished(responses):
+        return False
+    data = report_data(build_report(assignment, responses))
+    ComparisonReport.objects.update_or_create(
+        assignment=assignment, defaults={"version": REPORT_VERSION, "data": data, "computed_at": timezone.now()}
+    )
+    return True
+
+
+def store_all_reports():
+    """``store_report`` for every completed administration (``manage.py compute_reports``). Returns the count."""
+    ids = Assignment.objects.filter(status=Assignment.Status.COMPLETED).order_by("pk").values_list("pk", flat=True)
+    return sum(store_report(assignment_id) for assignment_id in ids.iterator(chunk_size=500))
+
+
+def report_of(assignment, responses):
+    """The finished administration's report: stored (one query) or, until it is, computed from the answers."""
+    stored = ComparisonReport.objects.filter(assignment=assignment, version=REPORT_VERSION).first()
+    if stored is not None and stored.data.get("scoring_version") == scoring.SCORING_VERSION:
+        return report_from(stored.data, assignment, responses)
+    return build_report(assignment, responses)
 
 
 # --- The couple page: every administration, trends and reliable change ----------------------

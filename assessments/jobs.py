@@ -16,19 +16,26 @@ ids from the row and re-checks the world before acting, so a late or repeated ru
 | export             | a large export                      | writes the file                          |
 | plan_administration| plans.sweep, on a plan's day        | one assignment, both partners invited    |
 | counselor_digest   | digest.sweep, on Monday morning     | the counselor's weekly counts            |
+| comparison_report  | submit (both finished)              | stores the administration's comparison   |
 """
 
 from datetime import datetime, timedelta
 
 from practice import outbox
 
-from . import digest, emails, export_jobs, plans, reminders
+from . import comparison, digest, emails, export_jobs, plans, reminders
 from .models import Response, SafetyAlert
 
 
 @outbox.handler("partner_email", channel="mail", on_failure=reminders.failed)
 def partner_email(job, now):
     reminders.deliver(job.payload["reminder"], attempts=job.attempts, now=now)
+
+
+@outbox.handler("comparison_report")
+def comparison_report(job, now):
+    """Store the comparison of an administration both partners just finished (it never changes after)."""
+    comparison.store_report(job.payload["assignment"])
 
 
 @outbox.handler("counselor_notice", channel="mail")

@@ -640,3 +640,71 @@ class PlannedAdministration(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["plan", "sequence"], name="one_planned_administration_per_sequence")
         ]
+
+
+class CaseloadRow(models.Model):
+    """What the caseload filters, sorts and shows for one couple, so its page is one indexed query.
+
+    Derived data: ``assessments.caseload.refresh`` recomputes a couple's row from the couple, its
+    administrations, scores, safety levels and alerts in one statement, inside the transaction of
+    every workflow that changes one of them; ``manage.py rebuild_caseload`` recomputes them all.
+    How far each partner got is not stored (an autosave would have to write it): the page reads it
+    with one fixed query. The ``*_key`` columns are the sort values with no NULL (a missing due
+    date or index sorts last), so one index per sort order serves both the page and its keyset.
+    """
+
+    couple = models.OneToOneField(Couple, on_delete=models.CASCADE, primary_key=True, related_name="caseload_row")
+    counselor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    couple_status = models.CharField(max_length=16)
+    label = models.CharField(max_length=120)
+    current = models.ForeignKey(Assignment, null=True, on_delete=models.SET_NULL, related_name="+")
+    current_status = models.CharField(max_length=16, blank=True)
+    current_due = models.DateTimeField(null=True)
+    # Each partner's latest Connection Index, the one before it when the two score alike (else
+    # NULL: no change is shown), and the instrument of the latest (its norms say whether the
+    # change is reliable).
+    index_a = models.FloatField(null=True)
+    previous_a = models.FloatField(null=True)
+    instrument_a = models.IntegerField(null=True)
+    index_b = models.FloatField(null=True)
+    previous_b = models.FloatField(null=True)
+    instrument_b = models.IntegerField(null=True)
+    safety_raised = models.BooleanField(default=False)
+    open_alert = models.BooleanField(default=False)
+    last_activity = models.DateTimeField()
+    due_key = models.DateTimeField(help_text="The open administration's due date; far in the future when none.")
+    index_key = models.FloatField(help_text="The lower partner index; above any index when neither has one.")
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["counselor", "-open_alert", "due_key", "label", "couple"], name="caseload_by_due"),
+            models.Index(fields=["counselor", "-open_alert", "index_key", "label", "couple"], name="caseload_by_index"),
+            models.Index(
+                fields=["counselor", "-open_alert", "-last_activity", "label", "couple"], name="caseload_by_activity"
+            ),
+        ]
+
+    def __str__(self):
+        return f"caseload row of couple {self.couple_id}"
+
+
+class ComparisonReport(models.Model):
+    """The comparison of a completed administration, computed once and stored (``assessments.comparison``).
+
+    Both partners' answers and scores never change once the administration is complete, so the
+    comparison page and its PDF read this instead of recomputing the report from the answers.
+    Written by the outbox job the completing submit queues; ``manage.py compute_reports``
+    recomputes every one (after ``recompute_scores``, or when ``REPORT_VERSION`` changes). What can
+    still change (a safety alert's acknowledgement, names, sharing) is read live, never stored.
+    """
+
+    assignment = models.OneToOneField(
+        Assignment, on_delete=models.CASCADE, primary_key=True, related_name="stored_report"
+    )
+    version = models.PositiveIntegerField(help_text="comparison.REPORT_VERSION when it was computed.")
+    data = models.JSONField()
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"comparison report of assignment {self.assignment_id}"

@@ -15,7 +15,7 @@ from django.utils import timezone
 from clients.models import Couple, Partner
 from practice import outbox
 
-from . import answering, reminders, scoring
+from . import answering, caseload, reminders, scoring
 from .models import Assignment, Reminder, Response, SafetyAlert
 from .scores import score_responses
 
@@ -52,6 +52,7 @@ def assign(*, couple, instrument, due_at, by, now=None):
             practice=couple.practice,
             now=now,
         )
+        caseload.refresh(couple.pk)
     return assignment, tokens
 
 
@@ -69,6 +70,7 @@ def cancel(assignment, *, now=None):
         assignment.status, assignment.cancelled_at = Assignment.Status.CANCELLED, now
         reminders.skip_open(Reminder.objects.filter(response__assignment=assignment), "the assessment was cancelled")
         outbox.cancel([f"overdue:{assignment.pk}"])
+        caseload.refresh(assignment.couple_id)
     return True
 
 
@@ -141,6 +143,7 @@ def record_safety(response, *, now=None):
         response.safety_level = level
         Response.objects.filter(pk=response.pk).update(safety_level=level)
         raise_alert(response, now=now)
+        caseload.refresh(response.assignment.couple_id)
     return level
 
 
@@ -226,6 +229,14 @@ def submit(response, *, now=None):
                 practice=assignment.couple.practice,
                 now=now,
             )
+            outbox.enqueue(
+                "comparison_report",
+                f"report:{assignment.pk}",
+                payload={"assignment": assignment.pk},
+                practice=assignment.couple.practice,
+                now=now,
+            )
+        caseload.refresh(assignment.couple_id)
     return True
 
 
@@ -301,4 +312,5 @@ def acknowledge_alert(alert, *, by, now=None):
     )
     if done:
         alert.acknowledged_at, alert.acknowledged_by = now, by
+        caseload.refresh_where(assignments__responses__safety_alert=alert.pk)
     return bool(done)

@@ -6,7 +6,6 @@ from django.contrib import messages
 from django.db import transaction
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from practice.access import StaffRequest, admin_required, member_required
@@ -67,9 +66,10 @@ def couple_archive(request: StaffRequest, pk):
     archive = form.cleaned_data["action"] == "archive"
     status = Couple.Status.ARCHIVED if archive else Couple.Status.ACTIVE
     if couple.status != status:
-        couple.status = status
-        couple.save(update_fields=["status", "updated_at"])
-        audit(request, f"couple.{form.cleaned_data['action']}", couple)
+        with transaction.atomic():  # with the caseload's row (the couple's post_save)
+            couple.status = status
+            couple.save(update_fields=["status", "updated_at"])
+            audit(request, f"couple.{form.cleaned_data['action']}", couple)
     if archive:
         messages.success(request, f"{couple.label} is archived. Find it under “Archived” in your caseload.")
     else:
@@ -125,9 +125,9 @@ def transfer(request: StaffRequest, pk):
         couples = form.chosen()
         with transaction.atomic():
             for couple in couples:
-                Couple.objects.filter(pk=couple.pk, practice=request.practice).update(
-                    counselor=target, updated_at=timezone.now()
-                )
+                # save(), not update(): the couple's post_save moves its caseload row along.
+                couple.counselor = target
+                couple.save(update_fields=["counselor", "updated_at"])
                 audit(request, "couple.transfer", couple, from_user=member.user_id, to_user=target.pk)
         messages.success(request, f"{len(couples)} couple(s) moved to {target.get_full_name()}.")
         return redirect("practice:overview")

@@ -8,8 +8,13 @@ each page against `floor`, a trivial signed-in view through the same middleware.
 import datetime
 import gc
 import hashlib
+import http.client
+import multiprocessing
 import random
+import socket
+import socketserver
 import statistics
+import threading
 import time
 import tracemalloc
 from dataclasses import dataclass
@@ -21,7 +26,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import include, path
 from django.utils import timezone
 
-from assessments import scoring
+from assessments import caseload, comparison, scoring
 from assessments.models import (
     Answer,
     Assignment,
@@ -221,13 +226,20 @@ def build(scale: Scale, log=print) -> World:
     log(f"  {total} answers, {len(scores)} scores")
 
     # Fresh statistics, as autovacuum would have them in a running practice: without them the
-    # planner guesses at tables that grew from empty a moment ago.
+    # planner guesses at tables that grew from empty a moment ago (and the caseload's rebuild
+    # below scanned whole tables for every couple).
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
+    # The caseload's rows, as the workflows would have kept them (bulk inserts pass them by).
+    log(f"  {caseload.rebuild()} caseload rows")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE assessments_caseloadrow")
     small_couples = [c for c in couples if c.counselor_id == world.small_counselor.pk]
     finished = next(a for a in assignments if a.couple_id in {c.pk for c in small_couples} and a.status == "completed")
     world.finished_assignment = finished
     world.finished_couple = next(c for c in small_couples if c.pk == finished.couple_id)
+    # Its stored comparison, as the completing submit's job leaves it (the bulk load has no jobs).
+    comparison.store_report(finished.pk)
     open_response = next(r for r in responses if status[r.assignment_id] == Assignment.Status.OPEN)
     world.open_response = open_response
     world.open_token = link_token(nonces[open_response.pk])
@@ -300,13 +312,15 @@ def ratio(results, floor_ms):
     return results
 
 
-def reminder_backlog(world, count):
-    """One due reminder for each of up to `count` unfinished responses, for the sweep measurement."""
+def reminder_backlog(world, count, *, skip=0):
+    """One due reminder for each of up to `count` unfinished responses (after the first `skip`).
+
+    Returns the responses' ids."""
     now = timezone.now()
     open_responses = list(
         Response.objects.filter(assignment__couple__practice=world.practice, submitted_at__isnull=True)
         .order_by("id")
-        .values_list("id", flat=True)[:count]
+        .values_list("id", flat=True)[skip : skip + count]
     )
     Reminder.objects.bulk_create(
         (
@@ -317,4 +331,198 @@ def reminder_backlog(world, count):
         ),
         batch_size=5000,
     )
-    return len(open_responses)
+    return open_responses
+
+
+# --- A local SMTP sink: what a worker's sends are measured against ---------------------------------
+
+
+class _SinkHandler(socketserver.StreamRequestHandler):
+    """Just enough SMTP to take messages as fast as a local mail server would, and count them."""
+
+    def handle(self):
+        out = self.wfile
+        out.write(b"220 bench-sink ESMTP\r\n")
+        for raw in self.rfile:
+            verb = raw[:4].upper()
+            if verb == b"EHLO":
+                out.write(b"250-bench-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
+            elif verb == b"DATA":
+                out.write(b"354 go ahead\r\n")
+                out.flush()
+                for line in self.rfile:
+                    if line == b".\r\n":
+                        break
+                with self.server.count.get_lock():
+                    self.server.count.value += 1
+                out.write(b"250 queued\r\n")
+            elif verb == b"QUIT":
+                out.write(b"221 bye\r\n")
+                return
+            else:  # HELO, MAIL, RCPT, RSET, NOOP
+                out.write(b"250 ok\r\n")
+            out.flush()
+
+
+class _SinkServer(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
+class SmtpSink:
+    """``with SmtpSink() as sink:`` a mail server on 127.0.0.1:sink.port; ``sink.messages`` counts.
+
+    It runs in a process of its own, as a local mail server would: in this one it would take its
+    share of the interpreter from the worker being measured.
+    """
+
+    def __init__(self):
+        self.server = _SinkServer(("127.0.0.1", 0), _SinkHandler)
+        self.port = self.server.server_address[1]
+        self.count = multiprocessing.get_context("fork").Value("i", 0)
+        self.process = None
+
+    @property
+    def messages(self):
+        return self.count.value
+
+    def _serve(self):
+        self.server.count = self.count
+        self.server.serve_forever(poll_interval=0.05)
+
+    def __enter__(self):
+        self.process = multiprocessing.get_context("fork").Process(target=self._serve, daemon=True)
+        self.process.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        self.process.join(timeout=10)
+        self.server.server_close()
+
+    def settings(self):
+        """Django settings sending through this sink over SMTP."""
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": self.port,
+            "EMAIL_USE_TLS": False,
+            "EMAIL_HOST_USER": "",
+            "EMAIL_HOST_PASSWORD": "",
+        }
+
+
+# --- Many clients at once, through a real server -------------------------------------------------
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+def http_get(port, path, headers):
+    """One GET on a new connection; returns (status, milliseconds)."""
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        conn.request("GET", path, headers=headers)
+        reply = conn.getresponse()
+        reply.read()
+        return reply.status, (time.perf_counter() - started) * 1000
+    finally:
+        conn.close()
+
+
+def concurrent_load(port, path, headers, *, clients, each, workers):
+    """``clients`` threads each loading ``path`` ``each`` times back to back: pages/s and latencies."""
+    times, errors = [], []
+    lock = threading.Lock()
+    gate = threading.Barrier(clients + 1)
+
+    def client():
+        gate.wait()
+        for _ in range(each):
+            try:
+                status, ms = http_get(port, path, headers)
+            except OSError as exc:
+                status, ms = type(exc).__name__, None
+            with lock:
+                if status == 200:
+                    times.append(ms)
+                else:
+                    errors.append(status)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    gate.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    times.sort()
+    pick = lambda q: round(times[min(len(times) - 1, round(q * (len(times) - 1)))], 1) if times else None  # noqa: E731
+    return {
+        "clients": clients,
+        "workers": workers,
+        "pages": len(times),
+        "errors": len(errors),
+        "pages_per_s": round(len(times) / elapsed, 1),
+        "median_ms": pick(0.5),
+        "p99_ms": pick(0.99),
+    }
+
+
+# --- The targets of docs/performance.md --------------------------------------------------------
+
+
+def _ratio(name):
+    return lambda r: r["results"][name]["ratio_to_floor"]
+
+
+# (what, the figure in a report, "<=" or ">=", target, unit). docs/performance.md's target table
+# lists the same (tests/practice/test_bench.py keeps the two together).
+TARGETS = [
+    ("caseload, 5 couples", _ratio("caseload_5"), "<=", 5, "× floor"),
+    ("caseload, 500 couples", _ratio("caseload_500"), "<=", 5, "× floor"),
+    (
+        "caseload 500 against 5",
+        lambda r: round(r["results"]["caseload_500"]["median_ms"] / r["results"]["caseload_5"]["median_ms"], 2),
+        "<=",
+        1.2,
+        "×",
+    ),
+    ("couple page", _ratio("couple"), "<=", 5, "× floor"),
+    ("comparison", _ratio("comparison"), "<=", 5, "× floor"),
+    ("save_answer", _ratio("save_answer"), "<=", 2, "× floor"),
+    ("submit", lambda r: r["results"]["submit"]["queries"], "<=", 10, "queries"),
+    ("answers CSV export", lambda r: r["export_answers_csv"]["rows_per_s"], ">=", 200_000, "rows/s"),
+    ("export memory", lambda r: r["export_answers_csv"]["peak_mb"], "<=", 100, "MB"),
+    ("sends, one worker", lambda r: r["sends"]["per_s"], ">=", 200, "messages/s"),
+]
+
+
+def compare(report):
+    """[(what, figure, target words, met)] for every target the report has a figure for."""
+    rows = []
+    for what, figure, sense, target, unit in TARGETS:
+        try:
+            value = figure(report)
+        except (KeyError, TypeError, ZeroDivisionError):
+            continue
+        if value is None:
+            continue
+        met = value <= target if sense == "<=" else value >= target
+        rows.append((what, f"{value:,} {unit}", f"{'≤' if sense == '<=' else '≥'} {target:,} {unit}", met))
+    return rows

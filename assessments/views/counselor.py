@@ -22,7 +22,7 @@ from practice.access import StaffRequest, member_required
 from practice.models import Job, audit
 
 from .. import charts, comparison, inbox, office, plans, reminders, talk, undelivered, workflows
-from ..caseload import attach_overview, caseload_queryset, page_of, progress
+from ..caseload import attach_overview, caseload_queryset, cursor, page_of, progress
 from ..forms import AssignForm, CaseloadFilterForm, ItemCategoryForm, PauseForm, ReleaseForm
 from ..models import Assignment, InboxMark, Instrument, Reminder, Response, SafetyAlert
 
@@ -61,7 +61,9 @@ def caseload(request: StaffRequest):
     """Every couple of the counselor: who is overdue, who just finished, each partner's latest index."""
     filters = CaseloadFilterForm(request.GET).values()
     couples = caseload_queryset(request.user, **filters)
-    page = page_of(couples, request.GET.get("page"))
+    after = cursor(request.GET.get("after"))
+    following = caseload_queryset(request.user, **filters, after=after) if after is not None else None
+    page = page_of(couples, request.GET.get("page"), following=following)
     attach_overview(page.object_list)
     context = {
         "form": CaseloadFilterForm(filters),
@@ -148,7 +150,7 @@ def _comparison_context(assignment):
             "waiting": comparison.still_answering(responses),
             "safety": comparison.safety_of(responses),
         }
-    report = comparison.build_report(assignment, responses)
+    report = comparison.report_of(assignment, responses)
     names = {"A": report.a.partner.first_name, "B": report.b.partner.first_name}
     return report, {
         "assignment": assignment,

@@ -18,7 +18,7 @@ from practice import security
 from practice.models import audit
 from practice.tokens import hash_token
 
-from .. import answering, charts, comparison, office, reminders, scoring, talk, workflows
+from .. import answering, caseload, charts, comparison, office, reminders, scoring, talk, workflows
 from ..forms import ConfirmForm, ConsentForm, SaveAnswerForm, SectionForm
 from ..models import Response, ResponseLink
 
@@ -301,6 +301,7 @@ def section(request, response, index):
         Response.objects.filter(pk=response.pk).update(last_saved_at=now)
         if page.has_safety:
             workflows.record_safety(response, now=now)
+        caseload.refresh(response.assignment.couple_id)  # its last activity
     if page.has_safety and answering.needs_support(response):
         return redirect("assessments:support", response_id=response.pk)
     if "back" in request.POST and index > 1:

@@ -244,8 +244,9 @@ def test_a_concerning_safety_answer_saved_on_its_own_shows_support_at_once_and_a
     with django_assert_num_queries(5):
         assert save(partner, "SAF6", 1, 1).status_code == 204
     # The answer that raises the level, once: 6 the changed level, 7-10 the alert (read, savepoint,
-    # insert, release), 11-12 its two outbox rows (the e-mail, the escalation), one upsert each.
-    with django_assert_num_queries(12):
+    # insert, release), 11-12 its two outbox rows (the e-mail, the escalation), one upsert each,
+    # 13 the couple's caseload row (it puts the couple first).
+    with django_assert_num_queries(13):
         reply = save(partner, "SAF5", 4, 1)
     assert reply.status_code == 200
     assert "Support is here if you need it" in page_text(reply)
@@ -321,12 +322,15 @@ def test_a_submission_is_one_transaction_of_few_queries_whatever_the_length_of_t
     first, second = (Response.objects.get(pk=r.pk) for r in (first, second))
     # savepoint; 1 the winning update; 2 the administration (locked) with couple, practice and
     # instrument; 3 both responses; 4 both partners' answers; 5 the safety level; 6 the score
-    # upsert; 7-8 the partner's reminders (their jobs, then the reminders); release.
-    with django_assert_num_queries(10):
+    # upsert; 7-8 the partner's reminders (their jobs, then the reminders); 9 the couple's caseload
+    # row (one INSERT … SELECT … ON CONFLICT); release. (5 only when the level changed: answers
+    # saved through the pages have stored it already.)
+    with django_assert_num_queries(11):
         assert workflows.submit(first)
-    # The second partner also: 9 completes the administration, 10 cancels its overdue notice,
-    # 11 queues "both finished"; and the one upsert scores both partners, attunement included.
-    with django_assert_num_queries(13):
+    # The second partner also: 10 completes the administration, 11 cancels its overdue notice,
+    # 12 queues "both finished", 13 queues storing the comparison report; and the one upsert
+    # scores both partners, attunement included.
+    with django_assert_num_queries(15):
         assert workflows.submit(second)
     both = Score.objects.filter(response__assignment=assignment)
     assert both.count() == 2 and all(s.attunement is not None for s in both)

@@ -6,6 +6,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from assessments import caseload
 from assessments.models import Answer, Assignment, Instrument, Response
 from assessments.workflows import submit
 from clients.models import Couple, Partner
@@ -39,6 +40,8 @@ def answer(response, *, level=4, overrides=None, consent=True, finish=True, upto
     response.refresh_from_db()
     if finish:
         submit(response, now=when)
+    else:
+        caseload.refresh(response.assignment.couple_id)  # what a saved page does: its last activity
     return response
 
 
@@ -87,6 +90,7 @@ def bulk_caseload(counselor, n, *, label="Couple"):
     )
     by_couple = {a.couple_id: a for a in assignments}
     Response.objects.bulk_create(Response(assignment=by_couple[p.couple_id], partner=p) for p in partners)
+    caseload.refresh(*(c.pk for c in couples))  # bulk inserts pass by the workflows that keep the rows
     return couples
 
 

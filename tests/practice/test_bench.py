@@ -6,8 +6,18 @@ from pathlib import Path
 
 import pytest
 
+from connection_practice.bench import TARGETS
+
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ("floor", "caseload_5", "caseload_500", "couple", "comparison", "save_answer", "submit")
+
+
+def test_every_bench_target_is_in_the_documented_targets_table():
+    """``bench --compare`` prints the targets of docs/performance.md: the two lists stay the same."""
+    doc = (ROOT / "docs" / "performance.md").read_text()
+    table = doc.split("## Targets", 1)[1].split("\n## ", 1)[0]
+    for what, *_ in TARGETS:
+        assert f"| {what} |" in table, what
 
 
 @pytest.mark.worker
@@ -38,6 +48,13 @@ def test_bench_small_prints_one_json_object_of_the_documented_shape(tmp_path):
     assert all(report["results"][name]["queries"] <= 10 for name in PAGES if name != "submit")
     assert report["results"]["save_answer"]["queries"] <= 3
     assert report["results"]["submit"]["queries"] <= 13  # tests/assessments/test_submit.py pins them
+    assert report["results"]["comparison_pdf"]["median_ms"] > 0
+    sends = report["sends"]
+    assert sends["messages"] == sends["jobs"] > 0 and sends["per_s"] > 0  # every message reached the SMTP sink
+    concurrent = report["concurrent_caseload"]
+    assert concurrent["clients"] == 50 and concurrent["errors"] == 0 and concurrent["pages"] == 400
+    assert concurrent["p99_ms"] >= concurrent["median_ms"] > 0
+    assert {row["what"] for row in report["targets"]} == {what for what, *_ in TARGETS}
     export = report["export_answers_csv"]
     assert export["rows"] > 10_000 and export["rows_per_s"] > 0 and export["deidentified_rows_per_s"] > 0
     assert 0 <= export["peak_mb"] < 50  # a stream: memory stays flat whatever the size

@@ -5,7 +5,7 @@ import math
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from assessments import scoring
+from assessments import caseload, comparison, scoring
 from assessments.models import Response, Score
 from assessments.scores import compute_score
 
@@ -59,6 +59,9 @@ class Command(BaseCommand):
             if diffs:
                 changed += 1
                 problems.append(f"response {response.pk}: {', '.join(diffs)}")
+        if not check:
+            caseload.rebuild()  # the caseload shows the latest indexes and their changes
+            comparison.store_all_reports()  # and the stored comparisons their scores
         for line in problems:
             self.stdout.write(line)
         verb = "differ" if check else "changed"

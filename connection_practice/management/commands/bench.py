@@ -8,7 +8,7 @@ object). See docs/performance.md for what the numbers mean.
 import json
 import os
 import subprocess
-import tempfile
+import sys
 import time
 from pathlib import Path
 
@@ -27,6 +27,12 @@ from connection_practice import bench
 from connection_practice.celery import app
 from connection_practice.celery import command as celery_command
 from practice import outbox
+from practice.models import Job
+
+GUNICORN_WORKERS = 3  # the Procfile's default (WEB_CONCURRENCY)
+PDF_SAMPLES = 5  # a PDF takes about a second: five are enough for its median
+CONCURRENT_CLIENTS = 50
+CONCURRENT_PAGES_EACH = 8
 
 
 class Command(BaseCommand):
@@ -38,8 +44,11 @@ class Command(BaseCommand):
             "--json", action="store_true", dest="as_json", help="Print one JSON object instead of a table."
         )
         parser.add_argument("--skip-worker", action="store_true", help="Leave out the reminder sweep measurement.")
+        parser.add_argument(
+            "--compare", action="store_true", help="Print each figure beside its target (docs/performance.md)."
+        )
 
-    def handle(self, *args, scale, as_json, skip_worker, **options):
+    def handle(self, *args, scale, as_json, skip_worker, compare=False, **options):
         self.quiet = as_json
         spec = bench.SCALES[scale]
         db = connection.settings_dict
@@ -62,11 +71,17 @@ class Command(BaseCommand):
                 report = self.measure(world, spec, skip_worker)
         finally:
             connection.creation.destroy_test_db(old_name, verbosity=0)
-        report = {"scale": scale, "database": vendor, **report}
+        report = {"scale": scale, "database": vendor, "load": os.getloadavg(), **report}
+        report["targets"] = [
+            {"what": what, "figure": figure, "target": target, "met": met}
+            for what, figure, target, met in bench.compare(report)
+        ]
         if as_json:
             self.stdout.write(json.dumps(report, indent=2))
         else:
             self.table(report)
+            if compare:
+                self.targets(report)
 
     def log(self, line):
         if not self.quiet:
@@ -92,8 +107,12 @@ class Command(BaseCommand):
             results[name] = bench.sample(fn, n)
         results["save_answer"] = self.save_answer(world, n)
         results["submit"] = self.submit(world, n)
+        self.log("  measuring comparison_pdf ...")
+        pdf = reverse("assessments:comparison_pdf", args=[couple.pk, assignment.pk])
+        results["comparison_pdf"] = bench.sample(bench.get(small, pdf), PDF_SAMPLES, warmup=1)
         bench.ratio(results, results["floor"]["median_ms"])
-        report = {"results": results, "export_answers_csv": self.export(world)}
+        report = {"results": results, "export_answers_csv": self.export(world), "sends": self.sends(world, spec)}
+        report["concurrent_caseload"] = self.concurrent(world)
         report["reminder_sweep"] = {"per_s": None} if skip_worker else self.sweep(world, spec)
         return report
 
@@ -172,14 +191,88 @@ class Command(BaseCommand):
             "deidentified_rows_per_s": round(deidentified / deidentified_s),
         }
 
+    def sends(self, world, spec):
+        """Messages per second one worker's batches send over SMTP to a local sink.
+
+        What a worker task does with a batch the dispatcher handed it (``outbox.run``: every job's
+        claim, its re-checks, rendering, the send, the row marked sent), timed in this process
+        without the broker's round trip, which the reminder sweep below includes.
+        """
+        count = len(bench.reminder_backlog(world, spec.reminders // 2))
+        self.log(f"  measuring sends over {count} reminders to a local SMTP sink ...")
+        while reminders.sweep().claimed:
+            pass
+        jobs = Job.objects.filter(kind="partner_email", status=Job.Status.PENDING).order_by("pk")
+        ids = list(jobs.values_list("pk", flat=True))
+        Job.objects.filter(pk__in=ids).update(status=Job.Status.QUEUED, claimed_at=timezone.now())
+        with bench.SmtpSink() as sink, override_settings(**sink.settings()):
+            started = time.perf_counter()
+            for start in range(0, len(ids), outbox.BATCH):
+                outbox.run(ids[start : start + outbox.BATCH])
+            elapsed = time.perf_counter() - started
+            received = sink.messages
+        return {"messages": received, "jobs": len(ids), "per_s": round(received / elapsed, 1), "batch": outbox.BATCH}
+
+    def concurrent(self, world):
+        """50 clients loading the 500-couple caseload at once through gunicorn as the Procfile runs it."""
+        self.log(f"  measuring {CONCURRENT_CLIENTS} concurrent caseload loads through gunicorn ...")
+        client = bench.signed_in(world.big_counselor)
+        cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+        port = bench.free_port()
+        env = {
+            **os.environ,
+            "DATABASE_URL": bench.database_url(connection.settings_dict),
+            "SECRET_KEY": settings.SECRET_KEY,  # the session's hash was made with it
+            "DEBUG": "false",
+            "ALLOWED_HOSTS": "localhost,127.0.0.1",
+            "SITE_URL": "https://localhost",
+            "TRUSTED_PROXIES": "1",
+        }
+        # As in production: the collected, hashed static files.
+        subprocess.run(  # noqa: S603
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            check=True,
+            timeout=300,
+        )
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "connection_practice.wsgi",
+            "-c",
+            "python:connection_practice.gunicorn_conf",
+        ]
+        command += ["--bind", f"127.0.0.1:{port}", "--workers", str(GUNICORN_WORKERS)]
+        server = subprocess.Popen(  # noqa: S603
+            command, cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            bench.wait_for_port(port)
+            path = reverse("assessments:caseload")
+            headers = {"Cookie": cookie, "X-Forwarded-Proto": "https", "Host": "localhost"}
+            for _ in range(2 * GUNICORN_WORKERS):  # every worker warm
+                bench.http_get(port, path, headers)
+            return bench.concurrent_load(
+                port, path, headers, clients=CONCURRENT_CLIENTS, each=CONCURRENT_PAGES_EACH, workers=GUNICORN_WORKERS
+            )
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
     def sweep(self, world, spec):
         """Due reminders claimed and sent per second by one real worker process."""
-        count = bench.reminder_backlog(world, spec.reminders)
+        # Partners the sends measurement has not just reminded (a second reminder would wait 12 hours).
+        ids = bench.reminder_backlog(world, spec.reminders // 2, skip=spec.reminders // 2)
+        count = len(ids)
         self.log(f"  measuring reminder_sweep over {count} reminders with one worker ...")
         url = bench.database_url(connection.settings_dict)
         queue = f"bench-{os.getpid()}"
-        mail = tempfile.mkdtemp(prefix="bench-mail-")
-        env = {**os.environ, "DATABASE_URL": url, "CELERY_QUEUE": queue, "EMAIL_FILE_PATH": mail}
+        sink = bench.SmtpSink().__enter__()
+        # The worker sends over SMTP to this process's sink, as it would to a local mail server.
+        mail = {"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(sink.port), "EMAIL_USE_TLS": "false", "EMAIL_BACKEND": ""}
+        env = {**os.environ, "DATABASE_URL": url, "CELERY_QUEUE": queue, **mail}
         app.conf.task_default_queue = queue
         worker = subprocess.Popen(  # noqa: S603
             celery_command(
@@ -203,7 +296,7 @@ class Command(BaseCommand):
         )
         try:
             time.sleep(3)  # let the worker connect before the clock starts
-            sent = Reminder.objects.filter(response__assignment__couple__practice=world.practice, kind="manual")
+            sent = Reminder.objects.filter(response_id__in=ids, kind="manual")
             started = time.perf_counter()
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
@@ -220,6 +313,7 @@ class Command(BaseCommand):
         finally:
             worker.terminate()
             worker.wait(timeout=30)
+            sink.__exit__(None, None, None)
         delivered = sent.filter(status=Reminder.Status.SENT).count()
         return {
             "reminders": count,
@@ -227,6 +321,12 @@ class Command(BaseCommand):
             "per_s": round(delivered / elapsed, 1),
             "at": timezone.now().isoformat(),
         }
+
+    def targets(self, report):
+        self.stdout.write(f"\n{'target':<26}{'measured':>22}{'target':>22}  ")
+        for row in report["targets"]:
+            verdict = "met" if row["met"] else "NOT MET"
+            self.stdout.write(f"{row['what']:<26}{row['figure']:>22}{row['target']:>22}  {verdict}")
 
     def table(self, report):
         self.stdout.write(f"\nScale {report['scale']} on {report['database']}\n")
@@ -239,6 +339,15 @@ class Command(BaseCommand):
         self.stdout.write(
             f"\nexport_answers_csv: {e['rows']} rows, {e['rows_per_s']} rows/s, peak {e['peak_mb']} MB;"
             f" de-identified {e['deidentified_rows_per_s']} rows/s"
+        )
+        m = report["sends"]
+        self.stdout.write(
+            f"sends: {m['per_s']} messages/s over SMTP ({m['messages']} of {m['jobs']}, batches of {m['batch']})"
+        )
+        c = report["concurrent_caseload"]
+        self.stdout.write(
+            f"concurrent_caseload: {c['clients']} clients, {c['pages']} pages, {c['pages_per_s']} pages/s,"
+            f" median {c['median_ms']} ms, p99 {c['p99_ms']} ms ({c['workers']} gunicorn workers, {c['errors']} errors)"
         )
         s = report["reminder_sweep"]
         self.stdout.write(f"reminder_sweep: {s.get('per_s')} reminders/s ({s.get('sent')} of {s.get('reminders')})")

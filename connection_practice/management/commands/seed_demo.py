@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from assessments import caseload, comparison
 from assessments.models import Answer, Assignment, Instrument, Reminder, SafetyAlert
 from assessments.workflows import assign, submit
 from clients.models import Couple, Partner
@@ -152,6 +153,10 @@ class Command(BaseCommand):
             Reminder.objects.filter(response__assignment=assignment, status=Reminder.Status.CLAIMED).update(
                 status=Reminder.Status.SENT, sent_at=now, attempts=1
             )
+            # What the cancelled jobs and the answers filled in bulk would have left: the stored
+            # comparison and the couple's caseload row (its last activity).
+            comparison.store_report(assignment.pk)
+            caseload.refresh(couple.pk)
             return assignment
 
         if story == "invited":

@@ -123,7 +123,7 @@ def caseload_queryset(user, *, status="", q="", sort=DEFAULT_SORT, now=None):
         couples = couples.filter(Q(status=Couple.Status.ACTIVE) | Q(open_alert=True))
     if status == "attention":
         couples = couples.filter(
-            Q(safety_raised=1) | Q(is_overdue=1) | Q(low_index__lt=scoring.BAND_ATTENTION) | Q(open_alert=True)
+            Q(safety_raised=1) | Q(is_overdue=1) | Q(low_index__lt=scoring.SHOWN_BELOW_ATTENTION) | Q(open_alert=True)
         )
     elif status == "overdue":
         couples = couples.filter(Q(is_overdue=1) | Q(open_alert=True))

@@ -416,7 +416,7 @@ def test_a_failed_counselor_notice_releases_its_claim_for_a_retry(world, refusin
 
 def test_remind_now_is_refused_within_twelve_hours_and_for_a_finished_partner(world):
     now = timezone.now()
-    assignment, _ = make_assignment(world.couple, now=now)
+    assignment, _ = make_assignment(world.couple, now=now - timedelta(hours=2))  # invited a while ago
     a, b = assignment.responses.order_by("partner__position")
     first = remind_now(a, now=now)
     assert (first.kind, first.sequence) == ("manual", 1)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ("floor", "caseload_5", "caseload_500", "couple", "comparison", "save_answer", "submit")
+PAGES = ("floor", "caseload_5", "caseload_500", "couple", "comparison", "comparison_pdf", "save_answer", "submit")
 
 
 @pytest.mark.worker

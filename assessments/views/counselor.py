@@ -111,7 +111,9 @@ def couple(request: StaffRequest, pk):
             "couple": couple,
             "assignments": assignments,
             "names": names,
-            "charts": charts.trend_charts(trend, names, changes),
+            # One administration is a dot per chart, not a trend: the page says when trends appear.
+            "charts": charts.trend_charts(trend, names, changes) if len(trend["points"]) >= 2 else [],
+            "one_administration": len(trend["points"]) == 1,
             "changes": comparison.describe_changes(changes, names, trend["keys"]),
             "notes_form": NotesForm(instance=couple),
             "explain": comparison.EXPLAIN,

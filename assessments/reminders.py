@@ -412,7 +412,6 @@ class PartnerPanel:
     response: Response
     partner: Partner
     lines: list
-    failures: list
     can_remind: bool
     remind_blocked: str
 
@@ -422,9 +421,8 @@ def _line(reminder, practice, now):
     if reminder.status == Reminder.Status.SENT:
         return ReminderLine(reminder, "sent", reminder.sent_at, f"{label} sent")
     if reminder.status == Reminder.Status.FAILED:
-        return ReminderLine(
-            reminder, "failed", reminder.claimed_at, f"{label} could not be delivered: {reminder.last_error}"
-        )
+        # Why, and "Try again", are in the page's undelivered messages card: said once, not twice.
+        return ReminderLine(reminder, "failed", reminder.claimed_at, f"{label} not delivered (see above)")
     if reminder.status == Reminder.Status.SKIPPED:
         why = f": {reminder.last_error}" if reminder.last_error else " (not needed)"
         return ReminderLine(reminder, "skipped", reminder.due_at, f"{label} not sent{why}")
@@ -476,11 +474,6 @@ def panels(assignments, *, now=None):
                     response=response,
                     partner=partner,
                     lines=lines,
-                    failures=[
-                        f"A message to {partner.first_name} could not be delivered: {line.reminder.last_error}"
-                        for line in lines
-                        if line.state == "failed"
-                    ],
                     can_remind=not blocked,
                     remind_blocked=blocked,
                 )

@@ -374,7 +374,7 @@ def resend(request: StaffRequest, response_pk):
     if reason := _refuse_invitation(request, response):
         messages.error(request, reason)
     elif recent:
-        messages.info(
+        messages.warning(
             request, f"An invitation went to {response.partner.first_name} a moment ago; it was not sent twice."
         )
     else:

@@ -294,7 +294,7 @@ def caseload_queryset(user, *, status="", q="", sort=DEFAULT_SORT, now=None, aft
     overdue = Q(current_status=OPEN, current_due__lt=now)
     if status == "attention":
         rows = rows.filter(
-            Q(safety_raised=True) | overdue | Q(index_key__lt=scoring.BAND_ATTENTION) | Q(open_alert=True)
+            Q(safety_raised=True) | overdue | Q(index_key__lt=scoring.SHOWN_BELOW_ATTENTION) | Q(open_alert=True)
         )
     elif status == "overdue":
         rows = rows.filter(overdue | Q(open_alert=True))

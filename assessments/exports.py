@@ -12,12 +12,17 @@ import datetime
 import hashlib
 import hmac
 import io
+import re
 import secrets
 from dataclasses import dataclass, field
 
 from django.db import connection
 from django.db.models import CharField, Count, F, Func, Q
 from django.utils import timezone
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 
 from practice.formats import (
     CSV_CONTENT_TYPE,
@@ -51,6 +56,15 @@ ANSWER_FIELDS = (
 )
 # utc_iso() in SQL: ISO 8601 in UTC to the second.
 UTC_ISO_SQL = "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+# _text() in SQL, over a typed name: line breaks become one space, then a leading formula
+# character gets a quote in front (chr(9) is a tab, chr(39) the quote; no carriage return is left).
+_ONE_LINE_SQL = "regexp_replace(%(expressions)s, '[\\r\\n]+', ' ', 'g')"
+TEXT_SQL = (
+    f"CASE WHEN left({_ONE_LINE_SQL}, 1) IN ('=', '+', '-', '@', chr(9)) "
+    f"THEN chr(39) || {_ONE_LINE_SQL} ELSE {_ONE_LINE_SQL} END"
+)
+# Partner.full_name in SQL (first and last name, without the space when there is no last name).
+FULL_NAME_SQL = "btrim(concat_ws(' ', %(expressions)s), ' ')"
 DOMAIN_COLUMNS = (*scoring.COUPLE_DOMAINS, scoring.OUTLOOK_DOMAIN, scoring.PERSONAL_DOMAIN)
 COLUMNS = {
     "answers": ("assignment_id", "couple_id", "partner", "instrument_version", "item_id", "value", "answered_at"),
@@ -79,6 +93,18 @@ COLUMNS = {
     ),
     "codebook": codebook.COLUMNS,
 }
+# Identified files also name the couple (after couple_id) and the partner (after partner);
+# de-identified files never do.
+IDENTITY_COLUMNS = {"couple_id": "couple_label", "partner": "partner_name"}
+IDENTIFIED_COLUMNS = {
+    kind: tuple(c for column in columns for c in (column, IDENTITY_COLUMNS.get(column)) if c)
+    if kind != "codebook"
+    else columns
+    for kind, columns in COLUMNS.items()
+}
+# XLSX column widths (in characters) by the kind of value a column holds; others fit their header.
+WIDE_COLUMNS = {"couple_label": 24, "partner_name": 22, "counselor": 28, "text": 60, "section": 24}
+TIME_COLUMNS = {"answered_at", "submitted_at", "assigned_at", "due_at", "started_at"}
 
 
 class ExportError(ValueError):
@@ -125,6 +151,37 @@ def _num(value):
     return "" if value is None else value
 
 
+def _score(value):
+    """A score or percentage as every page shows it: a whole number, half up (scoring.whole)."""
+    return "" if value is None else scoring.whole(value)
+
+
+def _text(value):
+    """A name someone typed, on one line and never run as a formula (TEXT_SQL is the same in SQL)."""
+    return spreadsheet_safe(re.sub(r"[\r\n]+", " ", value or ""))
+
+
+def _full_name(first, last):
+    return _text(f"{first} {last}".strip(" "))
+
+
+def _local(tz):
+    """An aware datetime as the practice's wall-clock time to the second, for a spreadsheet (which
+    has no time zones)."""
+
+    def local(value):
+        return None if value is None else value.astimezone(tz).replace(tzinfo=None, microsecond=0)
+
+    return local
+
+
+def _local_day(tz):
+    def day(value):
+        return None if value is None else value.astimezone(tz).date()
+
+    return day
+
+
 @dataclass
 class ExportRequest:
     """What to export. validate() raises ExportError with a message a person can act on."""
@@ -158,7 +215,7 @@ class ExportRequest:
 
     @property
     def columns(self):
-        return COLUMNS[self.kind]
+        return (COLUMNS if self.deidentified else IDENTIFIED_COLUMNS)[self.kind]
 
     @property
     def file_name(self):
@@ -202,9 +259,19 @@ class ExportRequest:
             item__safety_code="",
         ).order_by("response__assignment_id", "response__partner__position", "item__position")
 
+    def _identity(self, response):
+        """The couple's label and the partner's names, last in each row; nothing when de-identified."""
+        if self.deidentified:
+            return ()
+        return (
+            f"{response}assignment__couple__label",
+            f"{response}partner__first_name",
+            f"{response}partner__last_name",
+        )
+
     def queryset(self):
         if self.kind == "answers":
-            return self._answers().values_list(*ANSWER_FIELDS, "updated_at")
+            return self._answers().values_list(*ANSWER_FIELDS, "updated_at", *self._identity("response__"))
         if self.kind == "scores":
             return (
                 Score.objects.filter(self._assignment_filter("response__assignment__"))
@@ -218,6 +285,7 @@ class ExportRequest:
                     "domains",
                     "connection_index",
                     "attunement",
+                    *self._identity("response__"),
                 )
             )
         if self.kind == "completion":
@@ -237,6 +305,7 @@ class ExportRequest:
                     "started_at",
                     "submitted_at",
                     "reminders_sent",
+                    *self._identity(""),
                 )
             )
         return None
@@ -247,7 +316,20 @@ class ExportRequest:
         if self.kind != "answers" or self.deidentified or connection.vendor != "postgresql":
             return None
         answered = Func(F("updated_at"), template=UTC_ISO_SQL, output_field=CharField())
-        queryset = self._answers().annotate(answered=answered).values_list(*ANSWER_FIELDS, "answered")
+        label = Func(F("response__assignment__couple__label"), template=TEXT_SQL, output_field=CharField())
+        full_name = Func(
+            F("response__partner__first_name"),
+            F("response__partner__last_name"),
+            template=FULL_NAME_SQL,
+            output_field=CharField(),
+        )
+        name = Func(full_name, template=TEXT_SQL, output_field=CharField())
+        assignment, couple, partner, *rest = ANSWER_FIELDS
+        queryset = (
+            self._answers()
+            .annotate(answered=answered, couple_label=label, partner_name=name)
+            .values_list(assignment, couple, "couple_label", partner, "partner_name", *rest, "answered")
+        )
         sql, params = queryset.query.sql_with_params()
         return f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params
 
@@ -284,8 +366,12 @@ class ExportRequest:
 
     # --- Rows -----------------------------------------------------------------------------
 
-    def rows(self):
-        """The data rows (no header): lists of str, int, float or "" for empty."""
+    def rows(self, *, typed=False):
+        """The data rows (no header): lists of str, int or "" for empty.
+
+        With ``typed`` (the XLSX), times are the practice's wall-clock datetimes (days when
+        de-identified) instead of the CSV's UTC text.
+        """
         if self.kind == "codebook":
             instrument = Instrument.current()
             if instrument is not None:
@@ -293,44 +379,61 @@ class ExportRequest:
                     yield [row[c] for c in codebook.COLUMNS]
             return
         deid = self.deidentified
-        when = _memo(_day if deid else utc_iso)
+        if typed:
+            tz = self.practice.tz
+            when = _memo(_local_day(tz) if deid else _local(tz))
+        else:
+            when = _memo(_day if deid else utc_iso)
+        label_text = _memo(_text)
+        name_text = _memo(lambda names: _full_name(*names))
         pseudo = self.pseudonyms
         assignment_pseudonym = _memo(lambda v: pseudo("asg", v))
         couple_pseudonym = _memo(lambda v: pseudo("cpl", v))
 
-        def ids(assignment_id, couple_id):
+        def ids(assignment_id, couple_id, partner, identity):
+            """The first columns: ids (or pseudonyms), with the couple's and partner's names when identified."""
             if deid:
-                return assignment_pseudonym(assignment_id), couple_pseudonym(couple_id)
-            return assignment_id, couple_id
+                return assignment_pseudonym(assignment_id), couple_pseudonym(couple_id), partner
+            label, first, last = identity
+            return assignment_id, couple_id, label_text(label), partner, name_text((first, last))
 
         values_iter = self.batched()
         if self.kind == "answers" and not deid:
             # The hot path of the largest export: one tuple per row, nothing else allocated.
-            for assignment_id, couple_id, partner, version, code, value, at in values_iter:
-                yield (assignment_id, couple_id, partner, version, code, "" if value is None else value, when(at))
+            for assignment_id, couple_id, partner, version, code, value, at, label, first, last in values_iter:
+                yield (
+                    assignment_id,
+                    couple_id,
+                    label_text(label),
+                    partner,
+                    name_text((first, last)),
+                    version,
+                    code,
+                    "" if value is None else value,
+                    when(at),
+                )
             return
         for values in values_iter:
             if self.kind == "answers":
-                assignment_id, couple_id, partner, version, code, value, at = values
-                yield [*ids(assignment_id, couple_id), partner, version, code, _num(value), when(at)]
+                assignment_id, couple_id, partner, version, code, value, at, *identity = values
+                yield [*ids(assignment_id, couple_id, partner, identity), version, code, _num(value), when(at)]
             elif self.kind == "scores":
-                assignment_id, couple_id, partner, version, submitted, domains, index, tune = values
+                assignment_id, couple_id, partner, version, submitted, domains, index, tune, *identity = values
                 domains = domains or {}
                 yield [
-                    *ids(assignment_id, couple_id),
-                    partner,
+                    *ids(assignment_id, couple_id, partner, identity),
                     version,
                     when(submitted),
-                    *(_num(domains.get(key)) for key in DOMAIN_COLUMNS),
-                    _num(index),
-                    _num(tune),
+                    *(_score(domains.get(key)) for key in DOMAIN_COLUMNS),
+                    _score(index),
+                    _score(tune),
                 ]
             else:
-                assignment_id, couple_id, partner, counselor, version, status, *times, reminders = values
+                assignment_id, couple_id, partner, counselor, version, status, *rest = values
+                times, reminders, identity = rest[:4], rest[4], rest[5:]
                 counselor = pseudo("csl", counselor) if deid else spreadsheet_safe(counselor)
                 yield [
-                    *ids(assignment_id, couple_id),
-                    partner,
+                    *ids(assignment_id, couple_id, partner, identity),
                     counselor,
                     version,
                     status,
@@ -382,15 +485,34 @@ def write_csv(request, fh, *, progress=None):
         fh.write(chunk)
 
 
-def write_xlsx(request, fh, *, progress=None, every=1000):
-    """Write an XLSX workbook with openpyxl's write-only (streaming) mode to a binary file."""
-    from openpyxl import Workbook
+def _width(column):
+    if column in WIDE_COLUMNS:
+        return WIDE_COLUMNS[column]
+    if column in TIME_COLUMNS:
+        return 20
+    return max(10, len(column) + 2)
 
+
+def write_xlsx(request, fh, *, progress=None, every=1000):
+    """Write an XLSX workbook with openpyxl's write-only (streaming) mode to a binary file.
+
+    The header row is bold and frozen, columns are sized for what they hold, and times are real
+    date cells (the practice's wall-clock time) with a date format, so a spreadsheet sorts them.
+    """
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(request.kind)
-    sheet.append(list(request.columns))
+    sheet.freeze_panes = "A2"
+    for number, column in enumerate(request.columns, 1):
+        sheet.column_dimensions[get_column_letter(number)].width = _width(column)
+    bold = Font(bold=True)
+    header = []
+    for column in request.columns:
+        cell = WriteOnlyCell(sheet, value=column)
+        cell.font = bold
+        header.append(cell)
+    sheet.append(header)
     done = 0
-    for row in request.rows():
+    for row in request.rows(typed=True):
         sheet.append([None if v == "" else v for v in row])
         done += 1
         if progress is not None and done % every == 0:

@@ -36,6 +36,7 @@ from .models import Assignment, Reminder, Response
 log = logging.getLogger(__name__)
 
 MANUAL_GAP = timedelta(hours=12)  # "Remind now" at most this often per partner
+MESSAGE_GAP = timedelta(hours=1)  # and not until the last message to the partner is this old (said as "an hour")
 MIN_GAP = timedelta(hours=12)  # an automatic reminder this soon after another one is not sent
 UNSUBSCRIBE_SALT = "assessments.reminders.unsubscribe"
 AUTOMATIC = (Reminder.Kind.REMINDER_1, Reminder.Kind.REMINDER_2, Reminder.Kind.BEFORE_DUE, Reminder.Kind.OVERDUE)
@@ -314,8 +315,32 @@ def last_manual(partner):
     ]
 
 
-def remind_refusal(response, last_manual_at, now):
-    """Why the counselor cannot remind this partner now, in words; "" when they can."""
+# A message that went out, or is going out now (due and not yet sent); a failed or skipped one never reached them.
+MESSAGE_STATES = (Reminder.Status.SENT, Reminder.Status.SCHEDULED, Reminder.Status.CLAIMED)
+
+
+def message_time(reminder, now):
+    """When this reminder reached (or is reaching) the partner, or None for one that did not or is not due yet."""
+    if reminder.status == Reminder.Status.SENT:
+        return reminder.sent_at or reminder.due_at
+    if reminder.status in MESSAGE_STATES and reminder.due_at <= now:
+        return reminder.due_at
+    return None
+
+
+def last_message(partner, now):
+    """When the partner was last sent a message (invitation or reminder, any administration), or None."""
+    rows = Reminder.objects.filter(response__partner=partner, status__in=MESSAGE_STATES, due_at__lte=now)
+    times = [message_time(r, now) for r in rows.only("status", "sent_at", "due_at")]
+    return max((t for t in times if t is not None), default=None)
+
+
+def remind_refusal(response, last_manual_at, now, last_message_at=None):
+    """Why the counselor cannot remind this partner now, in words; "" when they can.
+
+    Not within ``MANUAL_GAP`` of the last "Remind now", nor within ``MESSAGE_GAP`` of the last
+    message of any kind (a reminder minutes after the invitation only crowds their inbox).
+    """
     partner = response.partner
     if response.assignment.status != Assignment.Status.OPEN:
         return "This assessment is no longer open, so there is nothing to remind about."
@@ -328,6 +353,12 @@ def remind_refusal(response, last_manual_at, now):
         return (
             f"{partner.first_name} was reminded less than {gap_words(MANUAL_GAP)} ago. "
             f"You can remind again after {again:%a %-d %b, %H:%M}."
+        )
+    if last_message_at is not None and now - last_message_at < MESSAGE_GAP:
+        again = timezone.localtime(last_message_at + MESSAGE_GAP, response.assignment.couple.practice.tz)
+        return (
+            f"{partner.first_name} was sent a message less than an hour ago. "
+            f"You can remind {partner.first_name} from {again:%H:%M}."
         )
     return ""
 
@@ -381,7 +412,6 @@ class PartnerPanel:
     response: Response
     partner: Partner
     lines: list
-    failures: list
     can_remind: bool
     remind_blocked: str
 
@@ -391,9 +421,8 @@ def _line(reminder, practice, now):
     if reminder.status == Reminder.Status.SENT:
         return ReminderLine(reminder, "sent", reminder.sent_at, f"{label} sent")
     if reminder.status == Reminder.Status.FAILED:
-        return ReminderLine(
-            reminder, "failed", reminder.claimed_at, f"{label} could not be delivered: {reminder.last_error}"
-        )
+        # Why, and "Try again", are in the page's undelivered messages card: said once, not twice.
+        return ReminderLine(reminder, "failed", reminder.claimed_at, f"{label} not delivered (see above)")
     if reminder.status == Reminder.Status.SKIPPED:
         why = f": {reminder.last_error}" if reminder.last_error else " (not needed)"
         return ReminderLine(reminder, "skipped", reminder.due_at, f"{label} not sent{why}")
@@ -417,13 +446,16 @@ def panels(assignments, *, now=None):
     latest manual reminder across all their administrations.
     """
     now = now or timezone.now()
-    by_response, last_manual_at = {}, {}
+    by_response, last_manual_at, last_message_at = {}, {}, {}
     rows = Reminder.objects.filter(response__assignment__in=assignments).select_related("job", "response")
     for reminder in rows.order_by("due_at", "id"):
         by_response.setdefault(reminder.response_id, []).append(reminder)
+        partner_id = reminder.response.partner_id
         if reminder.kind == Reminder.Kind.MANUAL:
-            partner_id = reminder.response.partner_id
             last_manual_at[partner_id] = max(reminder.due_at, last_manual_at.get(partner_id, reminder.due_at))
+        at = message_time(reminder, now)
+        if at is not None:
+            last_message_at[partner_id] = max(at, last_message_at.get(partner_id, at))
     result = {}
     for assignment in assignments:
         practice = assignment.couple.practice
@@ -436,17 +468,12 @@ def panels(assignments, *, now=None):
                 # What was planned for after they finished simply did not happen: no need to list it.
                 mine = [r for r in mine if r.status != Reminder.Status.SKIPPED or r.due_at <= response.submitted_at]
             lines = [_line(r, practice, now) for r in mine]
-            blocked = remind_refusal(response, last_manual_at.get(partner.pk), now)
+            blocked = remind_refusal(response, last_manual_at.get(partner.pk), now, last_message_at.get(partner.pk))
             result[assignment.pk].append(
                 PartnerPanel(
                     response=response,
                     partner=partner,
                     lines=lines,
-                    failures=[
-                        f"A message to {partner.first_name} could not be delivered: {line.reminder.last_error}"
-                        for line in lines
-                        if line.state == "failed"
-                    ],
                     can_remind=not blocked,
                     remind_blocked=blocked,
                 )

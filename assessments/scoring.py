@@ -32,6 +32,8 @@ SCALE_MIN, SCALE_MAX = 1, 5
 MIN_ANSWERED_FRACTION = 0.80
 BAND_STRONG = 70.0  # provisional, descriptive
 BAND_ATTENTION = 50.0  # provisional, descriptive
+# A stored score below this shows (rounded half up by whole()) as less than 50, for SQL filters.
+SHOWN_BELOW_ATTENTION = BAND_ATTENTION - 0.5
 Z = 1.96  # two-sided 95 %
 MIN_SCORED_COUPLE_DOMAINS = 5
 
@@ -263,12 +265,15 @@ def whole(score: float) -> int:
 
 
 def band(score: float | None) -> str | None:
-    """Descriptive band: ``strong`` (>= 70), ``mixed`` (>= 50), ``needs_attention`` (< 50).
+    """Descriptive band of the score as shown: ``strong`` (>= 70), ``mixed`` (>= 50), ``needs_attention`` (< 50).
 
+    The band is read from ``whole(score)``, the number a person sees, so 69.5 (shown as 70) is
+    strong and 49.5 (shown as 50) is mixed: a label never disagrees with its number.
     Not norms; see ``BAND_NOTE``. ``None`` for a missing score.
     """
     if score is None:
         return None
+    score = whole(score)
     if score >= BAND_STRONG:
         return "strong"
     if score >= BAND_ATTENTION:
@@ -489,8 +494,9 @@ def domain_pair_category(a: float, b: float) -> str:
 
     ``shared_strength`` if min >= 70; ``shared_growth_area`` if max < 50;
     ``different_experiences`` if max >= 70 and min < 50; otherwise ``mixed``.
+    Read from the whole numbers shown (``whole``), like ``band``.
     """
-    lo, hi = min(a, b), max(a, b)
+    lo, hi = whole(min(a, b)), whole(max(a, b))
     if lo >= BAND_STRONG:
         return "shared_strength"
     if hi < BAND_ATTENTION:

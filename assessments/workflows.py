@@ -98,14 +98,17 @@ def reissue_link(response, *, now=None):
 
 def remind_now(response, *, now=None):
     """A reminder the counselor asks for, sent at once (after quiet hours). At most one per partner per
-    ``reminders.MANUAL_GAP``. Returns the Reminder; raises RefusedError with a message otherwise."""
+    ``reminders.MANUAL_GAP``, and none within ``reminders.MESSAGE_GAP`` of the last message to them.
+    Returns the Reminder; raises RefusedError with a message otherwise."""
     now = now or timezone.now()
     partner = response.partner
     with transaction.atomic():
         # Locking the partner serialises two clicks (or two counselors' tabs) on the same person.
         Partner.objects.select_for_update().filter(pk=partner.pk).first()
         response = Response.objects.select_related("assignment__couple__practice", "partner").get(pk=response.pk)
-        refusal = reminders.remind_refusal(response, reminders.last_manual(partner), now)
+        refusal = reminders.remind_refusal(
+            response, reminders.last_manual(partner), now, reminders.last_message(partner, now)
+        )
         if refusal:
             raise RefusedError(refusal)
         sequence = (response.reminders.filter(kind=Reminder.Kind.MANUAL).aggregate(n=Max("sequence"))["n"] or 0) + 1

@@ -22,6 +22,13 @@ def annotate_user(name):
 class EmailBackend(ModelBackend):
     """Django's backend, fetching the user's membership, practice and header facts in one query."""
 
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        # Addresses are stored in lower case (UserManager.create_user), and the lockout counts them
+        # so: "Maya@Demo.example" is the same person, not a failed sign-in.
+        if isinstance(username, str):
+            username = username.strip().lower()
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
     def get_user(self, user_id):
         users = User._default_manager.select_related("membership__practice")
         if USER_ANNOTATIONS:

@@ -251,6 +251,70 @@ def audit(request, action, obj=None, *, practice=None, actor=None, **detail):
     )
 
 
+# --- What an audit event is about, named for the person reading the log ------------------------
+
+# object_type -> fn(ids, *, practice, viewer) returning {pk: AuditTarget}; the apps that own a model
+# register it (assessments names couples, administrations and responses), so this layer imports none.
+AUDIT_TARGETS = {}
+
+
+class AuditTarget:
+    """An event's object as the log shows it: a name, and a link when the reader may open it."""
+
+    def __init__(self, text, url=""):
+        self.text, self.url = text, url
+
+    def __repr__(self):
+        return f"AuditTarget({self.text!r}, {self.url!r})"
+
+
+def audit_target(object_type):
+    """Register ``fn(ids, *, practice, viewer)`` as the namer of one object type, in one query."""
+
+    def register(fn):
+        AUDIT_TARGETS[object_type] = fn
+        return fn
+
+    return register
+
+
+def name_targets(events, *, practice, viewer):
+    """Set ``event.target`` (an AuditTarget, or None when the object is gone or unnamed) on each event.
+
+    One query per object type on the page, whatever the number of events: at most one per
+    registered type. Names and links only, never an answer.
+    """
+    wanted = {}
+    for event in events:
+        if event.object_type in AUDIT_TARGETS and event.object_id.isdigit():
+            wanted.setdefault(event.object_type, set()).add(int(event.object_id))
+    found = {}
+    for object_type, ids in wanted.items():
+        for pk, target in AUDIT_TARGETS[object_type](ids, practice=practice, viewer=viewer).items():
+            found[object_type, str(pk)] = target
+    for event in events:
+        event.target = found.get((event.object_type, event.object_id))
+    return events
+
+
+@audit_target("user")
+def _name_users(ids, *, practice, viewer):
+    users = User.objects.filter(pk__in=ids, membership__practice=practice).only("full_name", "email")
+    return {user.pk: AuditTarget(str(user)) for user in users}
+
+
+@audit_target("invitation")
+def _name_invitations(ids, *, practice, viewer):
+    invitations = Invitation.objects.filter(pk__in=ids, practice=practice).only("email")
+    return {invitation.pk: AuditTarget(f"Invitation for {invitation.email}") for invitation in invitations}
+
+
+@audit_target("practice")
+def _name_practice(ids, *, practice, viewer):
+    # The one practice whose log this is: its name is already in hand, no query.
+    return {practice.pk: AuditTarget(practice.name)} if practice.pk in ids else {}
+
+
 INVITATION_HOURS = 72
 
 

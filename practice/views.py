@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from . import forms, jobs, readiness, security
 from .access import StaffRequest, admin_required
 from .formats import CSV_CONTENT_TYPE, attachment, spreadsheet_safe, utc_iso
-from .models import Invitation, Membership, User, audit
+from .models import Invitation, Membership, User, audit, name_targets
 from .tokens import hash_token
 
 
@@ -285,7 +285,7 @@ def practice_settings(request: StaffRequest):
 def audit_log(request: StaffRequest):
     form = forms.AuditFilterForm(request.GET or None, practice=request.practice)
     page = Paginator(form.events(), 50).get_page(request.GET.get("page"))
-    page.object_list = list(page.object_list)
+    page.object_list = name_targets(list(page.object_list), practice=request.practice, viewer=request.user)
     # Reading the trail is itself recorded, after the page is read: the next view shows this one.
     data = form.cleaned_data if form.is_bound and form.is_valid() else {}
     audit(

@@ -113,7 +113,9 @@ def couple(request: StaffRequest, pk):
             "couple": couple,
             "assignments": assignments,
             "names": names,
-            "charts": charts.trend_charts(trend, names, changes),
+            # One administration is a dot per chart, not a trend: the page says when trends appear.
+            "charts": charts.trend_charts(trend, names, changes) if len(trend["points"]) >= 2 else [],
+            "one_administration": len(trend["points"]) == 1,
             "changes": comparison.describe_changes(changes, names, trend["keys"]),
             "notes_form": NotesForm(instance=couple),
             "explain": comparison.EXPLAIN,
@@ -195,19 +197,29 @@ def comparison_view(request: StaffRequest, pk, assignment_pk):
     return _page_or_part(request, "clients/comparison.html", "items", context)
 
 
-@member_required
-def comparison_pdf(request: StaffRequest, pk, assignment_pk):
-    """The comparison report as a PDF, drawn from the same template with the print stylesheet."""
+def report_document(request: StaffRequest, assignment):
+    """The comparison report laid out on A4 pages (a WeasyPrint document), or None before both
+    finished. Drawn from the comparison's template with the print stylesheet; its pages carry
+    "Page X of Y" and the practice's footer (static/css/site.css, ``@page``)."""
     import weasyprint  # imported when a PDF is asked for: it is slow to load
 
-    assignment = _own_assignment(request, assignment_pk, couple_pk=pk)
     report, context = _comparison_context(assignment)
     if report is None:
-        return render(request, "clients/comparison_waiting.html", context)
+        return None
     context.update({"base_template": "clients/pdf_base.html", "pdf": True, "groups": report.grouped()})
     html = render_to_string("clients/comparison.html", context, request=request)
     stylesheet = weasyprint.CSS(filename=finders.find("css/site.css"))
-    pdf = weasyprint.HTML(string=html, base_url=request.build_absolute_uri("/")).write_pdf(stylesheets=[stylesheet])
+    return weasyprint.HTML(string=html, base_url=request.build_absolute_uri("/")).render(stylesheets=[stylesheet])
+
+
+@member_required
+def comparison_pdf(request: StaffRequest, pk, assignment_pk):
+    """The comparison report as a PDF, drawn from the same template with the print stylesheet."""
+    assignment = _own_assignment(request, assignment_pk, couple_pk=pk)
+    document = report_document(request, assignment)
+    if document is None:
+        return render(request, "clients/comparison_waiting.html", _comparison_context(assignment)[1])
+    pdf = document.write_pdf()
     audit(request, "comparison.pdf", assignment)
     name = f"comparison-{slugify(assignment.couple.label) or 'couple'}-{assignment.assigned_at:%Y-%m-%d}.pdf"
     response = HttpResponse(pdf, content_type="application/pdf")
@@ -378,7 +390,7 @@ def resend(request: StaffRequest, response_pk):
     if reason := _refuse_invitation(request, response):
         messages.error(request, reason)
     elif recent:
-        messages.info(
+        messages.warning(
             request, f"An invitation went to {response.partner.first_name} a moment ago; it was not sent twice."
         )
     else:

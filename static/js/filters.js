@@ -23,6 +23,20 @@
     });
   }
 
+  // On a phone the filters fold behind their "Filters" summary (unless one is on), so the first
+  // couple is on the first screen; wider screens hide the summary and keep them open.
+  function fold() {
+    if (!window.matchMedia("(max-width: 47.99rem)").matches) { return; }
+    document.querySelectorAll("details[data-fold-narrow=yes]").forEach(function (details) {
+      details.open = false;
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", fold);
+  } else {
+    fold();
+  }
   document.addEventListener("htmx:historyRestore", sync);
   window.addEventListener("pageshow", sync);
 })();

@@ -128,8 +128,10 @@ def test_resending_plans_one_more_invitation_and_a_double_click_sends_it_once(wo
     Reminder.objects.filter(response=response).update(due_at=timezone.now() - timedelta(hours=1))
     client = client_for(world.owner)
     first = client.post(reverse("assessments:resend", args=[response.pk]), follow=True)
-    client.post(reverse("assessments:resend", args=[response.pk]))
+    second = client.post(reverse("assessments:resend", args=[response.pk]), follow=True)
     assert "The invitation was sent to Jordan again." in page_text(first)
+    # The refused double click is a warning, not news.
+    assert '<li class="message warning">An invitation went to Jordan a moment ago' in second.content.decode()
     invitations = Reminder.objects.filter(response=response, kind=Reminder.Kind.INVITATION).order_by("sequence")
     assert [r.sequence for r in invitations] == [0, 1]
     assert Job.objects.filter(kind="partner_email", reminder__in=invitations).count() == 2

@@ -256,7 +256,7 @@ def test_both_partners_submitting_in_the_same_second_gives_the_counselor_one_e_m
 def test_a_rolled_back_transaction_leaves_no_work_and_no_nudge(couples, workers):
     before = queue_size()
     with pytest.raises(RuntimeError), transaction.atomic():
-        assignment, _ = make_assignment(couples[0])
+        assignment, _ = make_assignment(couples[0], now=timezone.now() - timedelta(hours=2))
         remind_now(assignment.responses.first())
         raise RuntimeError("the counselor's request failed half way")
     assert queue_size() == before

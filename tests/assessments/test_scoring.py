@@ -237,9 +237,11 @@ def test_change_is_unknown_when_either_score_is_missing():
     [
         (None, None),
         (0.0, "needs_attention"),
-        (49.99, "needs_attention"),
+        (49.49, "needs_attention"),
+        (49.5, "mixed"),  # shown as 50
         (50.0, "mixed"),
-        (69.99, "mixed"),
+        (69.49, "mixed"),
+        (69.5, "strong"),  # shown as 70
         (70.0, "strong"),
         (100.0, "strong"),
     ],
@@ -282,9 +284,10 @@ def test_item_pair_categories(a, b, expected):
     ("a", "b", "expected"),
     [
         (70.0, 95.0, "shared_strength"),
-        (49.9, 10.0, "shared_growth_area"),
-        (70.0, 49.9, "different_experiences"),
-        (69.9, 30.0, "mixed"),
+        (49.4, 10.0, "shared_growth_area"),
+        (70.0, 49.4, "different_experiences"),
+        (69.4, 30.0, "mixed"),
+        (69.5, 30.0, "different_experiences"),  # 69.5 is shown, and read, as 70
         (50.0, 90.0, "mixed"),
         (55.0, 60.0, "mixed"),
     ],

@@ -122,3 +122,14 @@ def test_the_caseload_lists_only_the_counselors_own_undelivered_messages(world, 
     caseload = reverse("assessments:caseload")
     assert "could not be delivered" in page_text(client_for(world.owner).get(caseload))
     assert "could not be delivered" not in page_text(client_for(world.colleague).get(caseload))
+
+
+def test_an_undelivered_invitation_is_told_once_on_the_couple_page(world, failing_mail):
+    make_assignment(world.couple)
+    failing_mail["taylor@example.com"] = smtplib.SMTPRecipientsRefused({"taylor@example.com": (550, b"no such user")})
+    last_try(["partner_email"])
+    deliver()
+    page = page_text(client_for(world.owner).get(reverse("assessments:couple", args=[world.couple.pk])))
+    # The card says why, with Try again; the reminders panel only marks the line.
+    assert page.count("the address was rejected by the mail server") == 1
+    assert page.index("Messages not delivered") < page.index("Invitation not delivered (see above)")

@@ -2,10 +2,12 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
 from assessments.models import Assignment, SafetyAlert
+from assessments.views import counselor
 from practice.models import AuditEvent
 from tests.clients.factories import answer, bulk_caseload, finished_assignment, visible_text
 from tests.conftest import client_for, deliver, make_assignment, make_couple
@@ -293,3 +295,23 @@ def test_tampered_ids_are_a_readable_refusal_never_an_error(world, finished, pat
 def test_tampered_ids_in_a_post_are_refused_too(world, finished, path):
     response = client_for(world.owner).post(path, {"notes": "x", "action": "archive"})
     assert response.status_code == 404
+
+
+def page_texts(document):
+    """The words of each laid-out page of a WeasyPrint document, margin boxes (the footer) included."""
+    return [" ".join(b.text for b in page._page_box.descendants() if hasattr(b, "text")) for page in document.pages]
+
+
+def test_the_pdf_starts_its_charts_on_page_one_and_numbers_every_page_with_a_discreet_footer(world, finished):
+    response = client_for(world.owner).get(pdf_url(finished))
+    assert response.status_code == 200 and response.content.startswith(b"%PDF")
+    request = RequestFactory().get(pdf_url(finished))
+    request.user, request.practice = world.owner, world.practice
+    pages = page_texts(counselor.report_document(request, finished))
+    assert 2 <= len(pages) <= 8
+    # Page 1 is not a title page: the scores and their chart begin there, both partners in the legend.
+    assert "Scores side by side" in pages[0] and "Connection Index" in pages[0]
+    assert "Taylor (upper bar)" in pages[0] and "Jordan (lower bar)" in pages[0]
+    for number, text in enumerate(pages, 1):
+        assert f"Page {number} of {len(pages)}" in text
+        assert "Riverside Counseling" in text and "Confidential" in text and "Generated" in text

@@ -55,6 +55,14 @@ def test_a_change_within_measurement_error_is_called_ups_and_downs(world):
     assert "Reliable improvement" not in page
 
 
+def test_one_administration_shows_no_single_dot_charts_but_says_when_trends_appear(world):
+    finished_assignment(world.couple, levels=(3, 2))
+    response = client_for(world.owner).get(detail(world.couple))
+    html = response.content.decode()
+    assert "trend-connection_index" not in html and "<polyline" not in html
+    assert "Trends appear after the second assessment." in visible_text(response)
+
+
 def test_no_trend_before_anyone_finished(world):
     make_assignment(world.couple)
     page = visible_text(client_for(world.owner).get(detail(world.couple)))

@@ -62,3 +62,26 @@ def test_demo_counselor_filters_compares_downloads_and_sees_the_trend(server, de
     with open(path, "rb") as pdf:
         assert pdf.read(4) == b"%PDF"
     page.close()
+
+
+def test_on_a_phone_the_caseload_filters_fold_away_so_the_first_couple_is_on_the_first_screen(server, demo, chromium):
+    phone = chromium.new_page(viewport={"width": 390, "height": 844})
+    phone.goto(f"{server.url}/accounts/login/")
+    phone.fill("input[name=username]", "counselor@demo.example")
+    phone.fill("input[name=password]", "connection-demo")
+    phone.click("button[type=submit]")
+    phone.goto(f"{server.url}/couples/")
+    first = phone.locator(".couple-card").first
+    box = first.locator("h2").bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 844, "the first couple is below the first screen"
+    search = phone.locator("input[name=q]")
+    assert not search.is_visible()
+    phone.get_by_text("Filters", exact=True).click()
+    assert search.is_visible()
+    assert_accessible(phone, "caseload with its filters open (phone)")
+
+    desk = chromium.new_page(viewport={"width": 1280, "height": 900})
+    desk.context.add_cookies(phone.context.cookies())
+    desk.goto(f"{server.url}/couples/")
+    assert desk.locator("input[name=q]").is_visible()  # nothing to unfold on a desk
+    assert not desk.get_by_text("Filters", exact=True).is_visible()

@@ -5,8 +5,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from assessments.models import SafetyAlert
 from practice.models import AuditEvent, audit
-from tests.conftest import PASSWORD, client_for, page_text
+from tests.conftest import PASSWORD, client_for, make_assignment, make_couple, page_text
 from tests.practice.export_helpers import completed_assignment, read_csv, streamed
 
 pytestmark = pytest.mark.smoke
@@ -48,8 +49,9 @@ def test_audit_log_pages_through_many_events_with_a_fixed_number_of_queries(worl
     )
     client = client_for(world.admin)
     # session, user + membership + practice, action choices, actor choices, count, page of events,
+    # the names of the one object type on the page (the admin's own sign-in names a user),
     # the audit row of this view, then the session save (savepoint, update, release)
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):
         first = page_text(client.get(reverse("practice:audit_log")))
     assert "Page 1 of 3" in first
     assert "Page 3 of 3" in page_text(client.get(reverse("practice:audit_log"), {"page": 3}))
@@ -100,3 +102,50 @@ def test_a_formula_typed_at_sign_in_cannot_run_in_the_auditors_spreadsheet(world
     rows = read_csv(streamed(client_for(world.admin).get(reverse("practice:audit_export"))))
     labels = [r[1] for r in rows[1:] if r[2] == "auth.sign_in_failed"]
     assert labels == ['\'=HYPERLINK("http://evil.example")']
+
+
+def test_the_log_names_couples_and_partners_and_links_only_the_couples_the_reader_counsels(
+    world, django_assert_num_queries
+):
+    own = make_couple(world.admin, label="Avery & Blake", a=("Avery", "avery@example.com"), b=("Blake", "b@x.example"))
+    theirs, _ = make_assignment(world.couple)
+    mine, _ = make_assignment(own)
+    response = theirs.responses.get(partner__position="A")
+    alert = SafetyAlert.objects.create(response=response, level=SafetyAlert.Level.CONCERN)
+    events = (
+        (world.couple, "couple.view"),
+        (own, "couple.view"),
+        (theirs, "comparison.view"),
+        (mine, "comparison.view"),
+        (response, "reminder.remind_now"),
+        (world.owner, "member.role"),
+        (alert, "safety_alert.acknowledge"),
+    )
+    for obj, action in events:
+        audit(None, action, obj, practice=world.practice, actor=world.owner)
+    client = client_for(world.admin)
+    client.get(reverse("practice:overview"))  # the session's first write is behind us
+    # session, user + membership + practice, action choices, actor choices, count, page of events,
+    # one query per object type on the page (couple, assignment, response, user, safety alert),
+    # and the audit row of this view
+    with django_assert_num_queries(12):
+        response_page = client.get(reverse("practice:audit_log"))
+    html = response_page.content.decode()
+    text = page_text(response_page)
+    assert "Taylor & Jordan" in text and "Avery & Blake" in text
+    assert "Taylor (Taylor & Jordan)" in text  # the response is named by its partner and couple
+    assert "Owner" in text  # the user by their name
+    # The admin counsels Avery & Blake: a link to its couple page; Taylor & Jordan is another's.
+    own_page = reverse("assessments:couple", args=[own.pk])
+    assert html.count(f'href="{own_page}"') == 2  # the couple and its administration
+    assert reverse("assessments:couple", args=[world.couple.pk]) not in html
+    # Whose the safety alert was is the counselor's to know.
+    assert "A safety alert on another counselor&#x27;s couple" in html
+    assert client_for(world.admin).get(own_page).status_code == 200
+
+    # A full page of events of the same kinds: the same number of queries.
+    for _ in range(7):
+        for obj, action in events:
+            audit(None, action, obj, practice=world.practice, actor=world.owner)
+    with django_assert_num_queries(12):
+        assert "Page 1 of 2" in page_text(client.get(reverse("practice:audit_log")))

@@ -22,6 +22,14 @@ def test_counselor_signs_in_by_email_and_lands_on_their_caseload(world):
     assert AuditEvent.objects.filter(action="auth.sign_in", actor=world.owner).count() == 1
 
 
+def test_the_email_signs_in_whatever_its_case_and_surrounding_spaces(world):
+    typed = "  " + world.owner.email.upper() + " "
+    response = sign_in(Client(), typed, PASSWORD)
+    assert response.status_code == 302
+    assert AuditEvent.objects.filter(action="auth.sign_in", actor=world.owner).count() == 1
+    assert not AuditEvent.objects.filter(action="auth.sign_in_failed").exists()
+
+
 def test_practice_admin_without_couples_lands_on_the_practice_page(world):
     client = Client()
     sign_in(client, world.admin.email, PASSWORD)

@@ -1,7 +1,7 @@
 """Exports on the page and on the command line: columns, privacy, filters, formats, bad input."""
 
 import io
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import openpyxl
 import pytest
@@ -12,17 +12,18 @@ from django.urls import reverse
 from django.utils import timezone
 
 from assessments import exports
-from assessments.models import ExportJob
+from assessments.models import ExportJob, Score
 from practice.models import AuditEvent, Job
 from tests.conftest import COUPLE_DOMAINS, client_for, make_couple, page_text
 from tests.practice.export_helpers import completed_assignment, read_csv, streamed
 
 pytestmark = pytest.mark.smoke
 
-ANSWERS = ["assignment_id", "couple_id", "partner", "instrument_version", "item_id", "value", "answered_at"]
+WHO = ["assignment_id", "couple_id", "couple_label", "partner", "partner_name"]
+ANSWERS = [*WHO, "instrument_version", "item_id", "value", "answered_at"]
 DOMAINS = [*COUPLE_DOMAINS, "outlook", "personal_skills"]
-SCORES = ["assignment_id", "couple_id", "partner", "instrument_version", "submitted_at", *DOMAINS]
-SCORES += ["connection_index", "attunement"]
+SCORES = [*WHO, "instrument_version", "submitted_at", *DOMAINS, "connection_index", "attunement"]
+DEIDENTIFIED_SCORES = [c for c in SCORES if c not in ("couple_label", "partner_name")]
 
 
 @pytest.fixture
@@ -43,11 +44,15 @@ def test_answers_export_is_long_with_the_documented_columns_and_no_safety_items(
     assert response["Content-Type"].startswith("text/csv")
     rows = read_csv(streamed(response))
     assert rows[0] == ANSWERS
-    items = {r[4] for r in rows[1:]}
+    items = {r[6] for r in rows[1:]}
     assert "COM1" in items and not any(code.startswith("SAF") for code in items)
-    assert {r[2] for r in rows[1:]} == {"A", "B"}
-    skipped = [r for r in rows[1:] if r[4] == "COM1" and r[0] == str(data.assignment.pk)]
-    assert [r[5] for r in skipped] == ["", ""]  # "prefer not to answer" is empty, never 0
+    assert {r[3] for r in rows[1:]} == {"A", "B"}
+    skipped = [r for r in rows[1:] if r[6] == "COM1" and r[0] == str(data.assignment.pk)]
+    assert [r[7] for r in skipped] == ["", ""]  # "prefer not to answer" is empty, never 0
+    # The identified file says whose answers they are.
+    assert {(r[2], r[4]) for r in rows[1:] if r[0] == str(data.assignment.pk)} == {
+        (data.couple.label, p.full_name) for p in data.couple.partners.all()
+    }
     assert len(rows) - 1 == 4 * 48  # two couples, two partners, 55 items less the 7 safety items
 
 
@@ -63,7 +68,7 @@ def test_scores_export_is_wide_with_one_row_per_response(data):
 def test_completion_export_has_one_row_per_response_with_counselor_and_dates(data):
     rows = read_csv(streamed(export(client_for(data.admin), kind="completion")))
     header = rows[0]
-    assert header[:4] == ["assignment_id", "couple_id", "partner", "counselor"]
+    assert header[:6] == [*WHO, "counselor"]
     assert {"assigned_at", "due_at", "started_at", "submitted_at", "reminders_sent"} <= set(header)
     assert len(rows) == 5
     counselors = {dict(zip(header, r, strict=True))["counselor"] for r in rows[1:]}
@@ -87,6 +92,9 @@ def test_deidentified_export_has_stable_pseudonyms_and_no_names_or_emails(data):
     body = streamed(export(client_for(data.admin), kind="completion", deidentified="on")).decode()
     rows = read_csv(body)
     assert data.owner.email not in body and data.colleague.email not in body
+    assert "couple_label" not in rows[0] and "partner_name" not in rows[0]
+    for name in (data.couple.label, *(p.first_name for p in data.couple.partners.all())):
+        assert name not in body
     ids = {r[0] for r in rows[1:]}
     assert all(i.startswith("asg-") for i in ids) and len(ids) == 2
     # Both partners of one assignment share its pseudonym; times are cut to the day.
@@ -109,7 +117,54 @@ def test_xlsx_export_opens_in_openpyxl_with_the_same_rows_as_the_csv(data):
     assert response["Content-Disposition"].endswith('.xlsx"')
     book = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True)
     xlsx_rows = [["" if v is None else str(v) for v in row] for row in book.active.iter_rows(values_only=True)]
-    assert xlsx_rows == csv_rows
+    # The same rows, except that the time is a date cell in the practice's time zone, not UTC text.
+    assert [row[:-1] for row in xlsx_rows] == [row[:-1] for row in csv_rows]
+    tz = data.practice.tz
+    for xlsx_row, csv_row in zip(xlsx_rows[1:], csv_rows[1:], strict=True):
+        utc = datetime.strptime(csv_row[-1], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        assert xlsx_row[-1] == str(utc.astimezone(tz).replace(tzinfo=None))
+
+
+def test_xlsx_times_are_date_cells_under_a_frozen_header_in_sized_columns(data):
+    client = client_for(data.admin)
+    for deidentified in (False, True):
+        fields = {"deidentified": "on"} if deidentified else {}
+        response = export(client, kind="completion", format="xlsx", **fields)
+        sheet = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
+        assert sheet.freeze_panes == "A2"
+        header = [cell.value for cell in sheet[1]]
+        assert all(cell.font.bold for cell in sheet[1])
+        assigned = sheet.cell(row=2, column=header.index("assigned_at") + 1)
+        assert assigned.is_date and isinstance(assigned.value, datetime)
+        assert "yy" in assigned.number_format and "d" in assigned.number_format
+        # A de-identified file keeps the day only, and says so in its format.
+        assert ("h" in assigned.number_format) is not deidentified
+        widths = {column: sheet.column_dimensions[chr(ord("A") + i)].width for i, column in enumerate(header)}
+        assert widths["assigned_at"] >= 19 and widths["counselor"] >= 24
+        if not deidentified:
+            assert widths["couple_label"] >= 20 and widths["partner_name"] >= 20
+            local = data.assignment.assigned_at.astimezone(data.practice.tz).replace(tzinfo=None, microsecond=0)
+            first = next(r for r in sheet.iter_rows(min_row=2, values_only=True) if r[0] == data.assignment.pk)
+            assert first[header.index("assigned_at")] == local
+
+
+def test_scores_and_percentages_are_whole_numbers_rounded_as_the_pages_round_them(data):
+    score = Score.objects.filter(response__assignment=data.assignment).order_by("response__partner__position")[0]
+    score.domains = {**score.domains, "friendship": 200 / 3, "communication": 52.5}
+    score.connection_index, score.attunement = 66.66666666666667, 87.5
+    score.save(update_fields=["domains", "connection_index", "attunement"])
+    for fmt in ("csv", "xlsx"):
+        response = export(client_for(data.admin), kind="scores", format=fmt)
+        if fmt == "csv":
+            body = streamed(response).decode()
+            assert "66.6" not in body and "52.5" not in body
+            rows = read_csv(body)
+        else:
+            sheet = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
+            rows = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        first = dict(zip(rows[0], rows[1], strict=True))
+        assert (first["friendship"], first["communication"]) == ("67", "53"), fmt  # half up, like scoring.whole
+        assert (first["connection_index"], first["attunement"]) == ("67", "88"), fmt
 
 
 def test_every_export_is_audited_without_answer_content(data):
@@ -142,6 +197,8 @@ def test_counselor_of_another_practice_cannot_be_chosen(data):
 def test_outsider_admin_gets_only_their_own_practice(data):
     rows = read_csv(streamed(export(client_for(data.outsider_admin), kind="scores")))
     assert rows == [SCORES]
+    rows = read_csv(streamed(export(client_for(data.outsider_admin), kind="scores", deidentified="on")))
+    assert rows == [DEIDENTIFIED_SCORES]
 
 
 @pytest.mark.parametrize("who", ["owner", "colleague"])
@@ -207,9 +264,10 @@ def test_command_writes_the_same_csv_as_the_page(data):
 def test_command_writes_xlsx_to_a_file(data, tmp_path):
     target = tmp_path / "scores.xlsx"
     run_export("scores", "--practice", "riverside", "--format", "xlsx", "--out", str(target))
-    book = openpyxl.load_workbook(target, read_only=True)
+    book = openpyxl.load_workbook(target)
     rows = list(book.active.iter_rows(values_only=True))
     assert list(rows[0]) == SCORES and len(rows) == 5
+    assert book.active.freeze_panes == "A2"
 
 
 @pytest.mark.parametrize(
@@ -279,6 +337,30 @@ def test_the_answers_export_from_copy_is_byte_for_byte_the_row_by_row_file(data)
         slow = b"".join(exports.csv_chunks(request, progress=lambda done: None))  # the row-by-row path
         assert fast == slow
         assert fast.count(b"\r\n") == 1 + couples * 2 * 48 and b",," in fast  # "prefer not to answer" stays empty
+
+
+def test_the_copy_path_writes_typed_names_exactly_as_the_row_by_row_path(data):
+    if connection.vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL's; elsewhere the row-by-row path is the only one")
+    data.couple.label = '=HYPERLINK("x"), the "Smiths"\r\nand co'
+    data.couple.save(update_fields=["label"])
+    partner = data.couple.partners.get(position="A")
+    partner.first_name, partner.last_name = '@Ana, "Mari"', ""
+    partner.save(update_fields=["first_name", "last_name"])
+    other = data.couple.partners.get(position="B")
+    other.first_name, other.last_name = "-Bo", "Öst\nlund"
+    other.save(update_fields=["first_name", "last_name"])
+    request = exports.ExportRequest(practice=data.practice, kind="answers").validate()
+    fast = b"".join(exports.csv_chunks(request))
+    slow = b"".join(exports.csv_chunks(request, progress=lambda done: None))
+    assert fast == slow
+    rows = read_csv(fast)
+    names = {(r[2], r[4]) for r in rows[1:] if r[0] == str(data.assignment.pk)}
+    # One line each, and nothing a spreadsheet would run as a formula.
+    assert names == {
+        ('\'=HYPERLINK("x"), the "Smiths" and co', '\'@Ana, "Mari"'),
+        ('\'=HYPERLINK("x"), the "Smiths" and co', "'-Bo Öst lund"),
+    }
 
 
 def test_choosing_inline_or_background_counts_no_further_than_the_limit(data):

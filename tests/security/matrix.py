@@ -356,6 +356,11 @@ class MatrixWorld(World):
             finished_at=timezone.now(),
         )
         Reminder.objects.filter(pk=invitation.pk).update(status=Reminder.Status.FAILED)
+        # The invitations went out two hours ago: "Resend" and "Remind now" are served, not refused
+        # as a double click or as too soon after the invitation.
+        Reminder.objects.filter(response__assignment=self.assignment, kind=Reminder.Kind.INVITATION).update(
+            due_at=timezone.now() - timedelta(hours=2)
+        )
 
     def staff(self, party):
         return {

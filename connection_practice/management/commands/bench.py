@@ -105,6 +105,10 @@ class Command(BaseCommand):
         for name, fn in pages.items():
             self.log(f"  measuring {name} ...")
             results[name] = bench.sample(fn, n)
+        # The comparison PDF takes about a second: a few samples are enough to see where it stands.
+        self.log("  measuring comparison_pdf ...")
+        pdf = reverse("assessments:comparison_pdf", args=[couple.pk, assignment.pk])
+        results["comparison_pdf"] = bench.sample(bench.get(small, pdf), min(n, 5), warmup=1)
         results["save_answer"] = self.save_answer(world, n)
         results["submit"] = self.submit(world, n)
         self.log("  measuring comparison_pdf ...")

@@ -171,6 +171,7 @@ MATRIX = {
     "assessments:submit":              ("POST",     "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
     "assessments:results":             ("GET",      "deny   next   deny   deny   deny   deny   deny   deny   deny"),
     "assessments:support":             ("GET",      "deny   next   deny   deny   deny   deny   deny   deny   deny"),
+    "assessments:partner_language":    ("POST",     "deny   next   deny   deny   deny   deny   deny   deny   deny"),
     "assessments:assign":              ("GET POST", "login  login  login  login  ok     deny   deny   deny   deny"),
     "assessments:cancel":              ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),
     "assessments:resend":              ("POST",     "login  login  login  login  next   deny   deny   deny   deny"),

@@ -3,12 +3,14 @@
 import re
 
 import pytest
+from django.core import mail
 from django.urls import reverse
+from django.utils import translation
 
 from assessments.models import Response
 from clients.models import Partner
 from tests.assessments.answering_helpers import answer_everything, save, start
-from tests.conftest import client_for, make_assignment, page_text
+from tests.conftest import client_for, deliver, make_assignment, page_text
 
 SPANISH_COM1 = "Hablar con mi pareja me resulta fácil y natural."
 
@@ -100,3 +102,20 @@ def test_the_counselor_sets_each_partners_language_names_and_pronouns_when_addin
     a, b = Partner.objects.filter(couple__label="Sam & Alex").order_by("position")
     assert (a.language, a.name, a.pronouns) == ("es", "Sam", "they/them")
     assert (b.language, b.name, b.pronouns) == ("en", "Alex", "")
+
+
+def test_each_partner_gets_their_e_mails_in_their_own_language_plain_and_html(world):
+    Partner.objects.filter(couple=world.couple, position="A").update(language="es")
+    make_assignment(world.couple)
+    # An English page was the last thing this process rendered: the worker must not inherit it.
+    translation.activate("en")
+    deliver()
+    by_address = {m.to[0]: m for m in mail.outbox}
+    spanish, english = by_address["taylor@example.com"], by_address["jordan@example.com"]
+    assert spanish.subject == "Un mensaje de Riverside Counseling"
+    assert english.subject == "A message from Riverside Counseling"
+    spanish_html, english_html = spanish.alternatives[0][0], english.alternatives[0][0]
+    assert "Hola, Taylor:" in spanish.body and "Abrir mi cuestionario" in spanish_html
+    assert '<html lang="es">' in spanish_html and '<html lang="en">' in english_html
+    assert "Hello Jordan," in english.body and "Open my questionnaire" in english_html
+    assert "Hola" not in english.body + english_html

@@ -59,6 +59,7 @@ COLUMNS = {
         "couple_id",
         "partner",
         "instrument_version",
+        "language",
         "submitted_at",
         *DOMAIN_COLUMNS,
         "connection_index",
@@ -214,6 +215,7 @@ class ExportRequest:
                     "response__assignment__couple_id",
                     "response__partner__position",
                     "instrument_version",
+                    "response__language",
                     "response__submitted_at",
                     "domains",
                     "connection_index",
@@ -314,12 +316,13 @@ class ExportRequest:
                 assignment_id, couple_id, partner, version, code, value, at = values
                 yield [*ids(assignment_id, couple_id), partner, version, code, _num(value), when(at)]
             elif self.kind == "scores":
-                assignment_id, couple_id, partner, version, submitted, domains, index, tune = values
+                assignment_id, couple_id, partner, version, language, submitted, domains, index, tune = values
                 domains = domains or {}
                 yield [
                     *ids(assignment_id, couple_id),
                     partner,
                     version,
+                    language,
                     when(submitted),
                     *(_num(domains.get(key)) for key in DOMAIN_COLUMNS),
                     _num(index),

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.smoke
 
 ANSWERS = ["assignment_id", "couple_id", "partner", "instrument_version", "item_id", "value", "answered_at"]
 DOMAINS = [*COUPLE_DOMAINS, "outlook", "personal_skills"]
-SCORES = ["assignment_id", "couple_id", "partner", "instrument_version", "submitted_at", *DOMAINS]
+# language: the one each response was answered in (its item texts; scores never depend on it).
+SCORES = ["assignment_id", "couple_id", "partner", "instrument_version", "language", "submitted_at", *DOMAINS]
 SCORES += ["connection_index", "attunement"]
 
 

@@ -6,7 +6,7 @@ PYTEST_WORKERS ?= 2
 # `make run PORT=8010` moves the whole site (web server, the links in e-mails and the demo's sign-in line).
 PORT ?= 8000
 
-.PHONY: run test faults install lint smoke e2e bench screenshots clean
+.PHONY: run test faults install lint smoke e2e bench screenshots clean messages
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,14 @@ bench: install
 
 screenshots: install
 	SCREENSHOTS=1 $(PY) -m pytest tests/e2e -m e2e -p no:xdist
+
+# After changing a marked string: collect the strings into locale/*/django.po, translate the new ones,
+# then compile. The compiled .mo files are committed (so `make run` and `make test` need no gettext);
+# a test fails when a .mo no longer matches its .po or a string is left untranslated.
+MESSAGE_IGNORES := --ignore=.venv --ignore=staticfiles --ignore=var --ignore=tests --ignore=static --ignore=docs --ignore="*.egg-info"
+messages: install
+	$(PY) manage.py makemessages -l es --no-obsolete $(MESSAGE_IGNORES)
+	$(PY) manage.py compilemessages -l es $(MESSAGE_IGNORES)
 
 clean:
 	rm -rf var .pytest_cache

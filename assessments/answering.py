@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from . import scoring
+from . import loader, scoring, translations
 from .models import Answer, Instrument, Item, Response
 
 DECLINED = "declined"  # the form value for "Prefer not to answer"; stored as NULL
@@ -53,12 +54,23 @@ def item_rules(instrument_id):
 _definition_cache: dict[int, dict] = {}
 
 
-def definition(instrument_id):
-    """The instrument's definition (sections, scales, domains), cached in this process like item_rules."""
+def definition(instrument_id, language=None):
+    """The instrument's definition (sections, scales, domains), cached in this process like item_rules.
+
+    With a ``language``, its texts are in that language when the version has a translation into it
+    (`assessments.translations`); ids, scales and keying are the original's either way.
+    """
     found = _definition_cache.get(instrument_id)
     if found is None:
         found = _definition_cache[instrument_id] = Instrument.objects.get(pk=instrument_id).definition
-    return found
+    if language is None or translations.candidates(language)[-1] == loader.base_language(found):
+        return found
+    return translations.texts_by_id(instrument_id, found, language)
+
+
+def language_of(response):
+    """The language ``response`` is (being) answered in: its own once chosen, else its partner's."""
+    return response.language or response.partner.language
 
 
 def sequenced_upsert_sql(model, columns):
@@ -173,7 +185,7 @@ def pages(response, answers=None):
     Sections marked shuffle are shuffled with the response's order_seed, so a partner sees the
     same order on every visit and every device, and the two partners see different orders.
     """
-    spec = definition(response.assignment.instrument_id)
+    spec = definition(response.assignment.instrument_id, language_of(response))
     answers = stored_answers(response) if answers is None else answers
     scales = spec["scales"]
     result = []
@@ -185,7 +197,7 @@ def pages(response, answers=None):
         for item in items:
             scale = scales[item.get("scale", "agreement")]
             choices = [(str(v), scale["labels"][str(v)]) for v in range(int(scale["min"]), int(scale["max"]) + 1)]
-            choices.append((DECLINED, "Prefer not to answer"))
+            choices.append((DECLINED, _("Prefer not to answer")))
             stored = answers.get(item["id"])
             page.questions.append(
                 Question(
@@ -223,7 +235,7 @@ class Shortfall:
 
 def shortfalls(response, all_pages):
     """Domains without enough answers to be scored (prefer-not-to-answer counts as missing)."""
-    spec = definition(response.assignment.instrument_id)
+    spec = definition(response.assignment.instrument_id, language_of(response))
     titles = {d["key"]: d["title"] for d in spec["domains"]}
     specs = scoring.items_from_instrument(spec)
     values = {q.code: (None if q.value in (None, DECLINED) else int(q.value)) for p in all_pages for q in p.questions}

@@ -8,6 +8,14 @@ import csv
 import io
 import json
 
+from django.conf import settings
+
+from . import loader
+
+# Each shipped translation's wording of the item, and how far that translation is checked
+# ("translated, not yet validated" until evidence says otherwise; empty without a translation).
+TRANSLATED = tuple(code for code, _name in settings.LANGUAGES if code != loader.BASE_LANGUAGE)
+
 COLUMNS = (
     "item_id",
     "section",
@@ -18,6 +26,7 @@ COLUMNS = (
     "scale_max",
     "predicts_item",
     "text",
+    *(column for code in TRANSLATED for column in (f"text_{code}", f"text_{code}_status")),
 )
 
 
@@ -27,7 +36,14 @@ def _flag(value):
 
 def rows(instrument):
     """One dict per item in instrument order, values as written to the CSV (all strings)."""
+    translations = {t.language: t for t in instrument.translations.filter(language__in=TRANSLATED)}
+    texts = {code: loader.texts_of_translation(t.definition) for code, t in translations.items()}
     for item in instrument.items.order_by("position"):
+        translated = {}
+        for code in TRANSLATED:
+            found = translations.get(code)
+            translated[f"text_{code}"] = texts[code].get(f"items.{item.code}", "") if found else ""
+            translated[f"text_{code}_status"] = found.status if found else ""
         yield {
             "item_id": item.code,
             "section": item.section,
@@ -38,6 +54,7 @@ def rows(instrument):
             "scale_max": str(item.scale_max),
             "predicts_item": item.predicts,
             "text": item.text,
+            **translated,
         }
 
 

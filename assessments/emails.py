@@ -10,21 +10,31 @@ from email.utils import formataddr, parseaddr
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from practice import mail
 from practice.models import Membership
+
+from .answering import language_of
 
 
 def mail_domain():
     return mail.domain()
 
 
-def send(*, to, subject, template, context, headers=None, from_email=None):
-    """Render and send one e-mail; dates and times read in the practice's time zone (workers run in UTC)."""
+def send(*, to, subject, template, context, headers=None, from_email=None, language=None):
+    """Render and send one e-mail; dates and times read in the practice's time zone (workers run in UTC).
+
+    Rendered in ``language`` (the recipient's), or the site's language for staff: always set
+    explicitly, since a worker process has no request to take a language from.
+    """
     context = {**context, "site_url": settings.SITE_URL}
     practice = context.get("practice")
-    with timezone.override(practice.tz if practice is not None else None):
+    with (
+        timezone.override(practice.tz if practice is not None else None),
+        translation.override(language or settings.LANGUAGE_CODE),
+    ):
         text = render_to_string(f"emails/{template}.txt", context)
         html = render_to_string(f"emails/{template}.html", context)
     mail.send(to=to, subject=subject, text=text, html=html, headers=headers, from_email=from_email)
@@ -34,10 +44,10 @@ def partner_subject(reminder):
     """Neutral on purpose: whoever else reads the partner's mailbox learns only who wrote."""
     practice = reminder.response.assignment.couple.practice.name
     if reminder.kind == "invitation":
-        return f"A message from {practice}"
+        return _("A message from %(practice)s") % {"practice": practice}
     if reminder.kind == "overdue":
-        return f"Still open: your questionnaire from {practice}"
-    return f"A reminder from {practice}"
+        return _("Still open: your questionnaire from %(practice)s") % {"practice": practice}
+    return _("A reminder from %(practice)s") % {"practice": practice}
 
 
 def practice_sender(practice):
@@ -54,9 +64,13 @@ def send_partner_reminder(reminder, token, unsubscribe):
     assignment = response.assignment
     practice = assignment.couple.practice
     headers = {"Message-ID": reminder_message_id(reminder), "List-Unsubscribe": f"<{unsubscribe}>"}
+    language = language_of(response)
+    with translation.override(language):
+        subject = partner_subject(reminder)
     send(
         to=response.partner.email,
-        subject=partner_subject(reminder),
+        language=language,
+        subject=subject,
         template="partner_reminder",
         context={
             "reminder": reminder,
@@ -76,9 +90,13 @@ def send_partner_shared(response, token, sequence):
     """ "Your counselor shared something with you", through the partner's own link; nothing more."""
     assignment = response.assignment
     practice = assignment.couple.practice
+    language = language_of(response)
+    with translation.override(language):
+        subject = _("Something new from %(practice)s") % {"practice": practice.name}
     send(
         to=response.partner.email,
-        subject=f"Something new from {practice.name}",
+        language=language,
+        subject=subject,
         template="partner_shared",
         context={
             "partner": response.partner,

@@ -73,6 +73,7 @@ COLUMNS = {
         "couple_id",
         "partner",
         "instrument_version",
+        "language",
         "submitted_at",
         *DOMAIN_COLUMNS,
         "connection_index",
@@ -281,6 +282,7 @@ class ExportRequest:
                     "response__assignment__couple_id",
                     "response__partner__position",
                     "instrument_version",
+                    "response__language",
                     "response__submitted_at",
                     "domains",
                     "connection_index",
@@ -418,11 +420,12 @@ class ExportRequest:
                 assignment_id, couple_id, partner, version, code, value, at, *identity = values
                 yield [*ids(assignment_id, couple_id, partner, identity), version, code, _num(value), when(at)]
             elif self.kind == "scores":
-                assignment_id, couple_id, partner, version, submitted, domains, index, tune, *identity = values
+                assignment_id, couple_id, partner, version, language, submitted, domains, index, tune, *identity = values
                 domains = domains or {}
                 yield [
                     *ids(assignment_id, couple_id, partner, identity),
                     version,
+                    language,
                     when(submitted),
                     *(_score(domains.get(key)) for key in DOMAIN_COLUMNS),
                     _score(index),

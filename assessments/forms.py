@@ -2,6 +2,8 @@ import datetime
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from practice.forms import DateRangeForm, ModelChoiceField
 from practice.models import User
@@ -47,15 +49,18 @@ class AssignForm(forms.Form):
 
 class ConsentForm(forms.Form):
     understood = forms.BooleanField(
-        label="I understand and would like to begin.",
-        error_messages={"required": "Please tick the box to say you have read this note."},
+        label=gettext_lazy("I understand and would like to begin."),
+        error_messages={"required": gettext_lazy("Please tick the box to say you have read this note.")},
     )
     share_summary = forms.TypedChoiceField(
-        label="May your counselor later share a summary of your results with your partner?",
-        choices=[("yes", "Yes, a summary may be shared"), ("no", "No, keep my results between me and my counselor")],
+        label=gettext_lazy("May your counselor later share a summary of your results with your partner?"),
+        choices=[
+            ("yes", gettext_lazy("Yes, a summary may be shared")),
+            ("no", gettext_lazy("No, keep my results between me and my counselor")),
+        ],
         coerce=lambda v: v == "yes",
         widget=forms.RadioSelect,
-        error_messages={"required": "Please choose whether a summary may be shared."},
+        error_messages={"required": gettext_lazy("Please choose whether a summary may be shared.")},
     )
 
 
@@ -125,7 +130,7 @@ class SaveAnswerForm(forms.Form):
             return data
         rule = self.rules.get(code)
         if rule is None:
-            raise forms.ValidationError("This question is not part of your assessment.", code="unknown_item")
+            raise forms.ValidationError(_("This question is not part of your assessment."), code="unknown_item")
         if raw == DECLINED:
             data["answer"] = None
         else:
@@ -135,7 +140,9 @@ class SaveAnswerForm(forms.Form):
                 value = None
             if value is None or not rule.scale_min <= value <= rule.scale_max:
                 raise forms.ValidationError(
-                    f"Please choose an answer from {rule.scale_min} to {rule.scale_max}.", code="off_scale"
+                    _("Please choose an answer from %(min)s to %(max)s.")
+                    % {"min": rule.scale_min, "max": rule.scale_max},
+                    code="off_scale",
                 )
             data["answer"] = value
         data["rule"] = rule
@@ -151,7 +158,9 @@ class TalkForm(forms.Form):
         required=False,
         max_length=NOTE_MAX,
         strip=True,
-        error_messages={"max_length": f"Please keep the note to {NOTE_MAX} characters."},
+        error_messages={
+            "max_length": gettext_lazy("Please keep the note to %(count)s characters.") % {"count": NOTE_MAX}
+        },
     )
     seq = forms.IntegerField(min_value=1, max_value=MAX_SEQ)
 
@@ -162,7 +171,7 @@ class TalkForm(forms.Form):
     def clean_item(self):
         rule = self.rules.get(self.cleaned_data["item"])
         if rule is None:
-            raise forms.ValidationError("This question is not part of your assessment.", code="unknown_item")
+            raise forms.ValidationError(_("This question is not part of your assessment."), code="unknown_item")
         self.cleaned_data["rule"] = rule
         return self.cleaned_data["item"]
 

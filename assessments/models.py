@@ -225,6 +225,12 @@ class Response(models.Model):
     results_released_at = models.DateTimeField(
         null=True, blank=True, help_text="When the counselor let this partner see their own results."
     )
+    language = models.CharField(
+        max_length=8,
+        choices=settings.LANGUAGES,
+        blank=True,
+        help_text="The language the partner answered in (their partner record's language until they start).",
+    )
 
     objects = ResponseQuerySet.as_manager()
 

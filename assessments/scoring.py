@@ -52,12 +52,23 @@ PERSONAL_DOMAIN = "personal_skills"
 PRIVATE_DOMAINS = frozenset({PERSONAL_DOMAIN})
 INDEX_KEY = "connection_index"
 
+
+def gettext_noop(text):
+    """Marks a text for the translation catalogue (makemessages finds the name) and returns it as is.
+
+    Scoring stays free of Django; the pages translate these texts where they show them.
+    """
+    return text
+
+
+# Marked for translation but kept plain strings (exports and codebooks use them as they are); a
+# page translates them where it shows them (gettext on the value).
 BAND_LABELS = {
-    "strong": "Strong (70 or more)",
-    "mixed": "Mixed (50 to 69)",
-    "needs_attention": "Needs attention (below 50)",
+    "strong": gettext_noop("Strong (70 or more)"),
+    "mixed": gettext_noop("Mixed (50 to 69)"),
+    "needs_attention": gettext_noop("Needs attention (below 50)"),
 }
-BAND_NOTE = (
+BAND_NOTE = gettext_noop(
     "Bands describe where a score falls on the 0-100 range. They are not "
     "norms and do not compare anyone with other couples."
 )

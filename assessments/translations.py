@@ -8,6 +8,7 @@ from the instrument itself, so answers given in any language score and compare i
 import copy
 
 from . import loader
+from .models import InstrumentTranslation
 
 _texts_cache: dict[tuple[int, str], dict] = {}
 
@@ -63,6 +64,23 @@ def overlay(definition, translation):
     result["language"] = translation.language
     result["translation_status"] = translation.status
     return result
+
+
+def texts_by_id(instrument_id, definition, language):
+    """Like `texts`, for an instrument known by its id and already-loaded definition."""
+    key = (instrument_id, language)
+    found = _texts_cache.get(key)
+    if found is None:
+        codes = candidates(language)
+        translation = None
+        if codes and codes[-1] != loader.base_language(definition):
+            stored = {
+                t.language: t
+                for t in InstrumentTranslation.objects.filter(instrument_id=instrument_id, language__in=codes)
+            }
+            translation = next((stored[c] for c in codes if c in stored), None)
+        found = _texts_cache[key] = overlay(definition, translation)
+    return found
 
 
 def texts(instrument, language):

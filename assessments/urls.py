@@ -15,6 +15,7 @@ urlpatterns = [
     path("respond/<int:response_id>/submit/", partner.submit, name="submit"),
     path("respond/<int:response_id>/results/", partner.results, name="results"),
     path("respond/<int:response_id>/support/", partner.support, name="support"),
+    path("respond/<int:response_id>/language/", partner.switch_language, name="partner_language"),
     path("couples/summary/<int:response_id>/", partner.shared_summary, name="shared_summary"),
     path("stop-reminders/<str:token>/", partner.unsubscribe, name="unsubscribe"),
     path("leave/", partner.leave, name="exit"),

@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 
 from practice.forms import ModelChoiceField, ModelMultipleChoiceField
 from practice.models import User
@@ -21,6 +22,17 @@ class CoupleForm(forms.ModelForm):
     )
     b_last_name = forms.CharField(label="Partner B last name", max_length=80, required=False)
     b_email = forms.EmailField(label="Partner B e-mail", error_messages=_missing("partner B's e-mail address"))
+    # How the counselor's pages speak of each partner, and the language each partner answers in.
+    a_display_name = forms.CharField(
+        label="Partner A is called", max_length=80, required=False, help_text="Leave empty to use the first name."
+    )
+    a_pronouns = forms.CharField(label="Partner A pronouns", max_length=40, required=False, help_text="Optional.")
+    a_language = forms.ChoiceField(label="Partner A answers in", choices=settings.LANGUAGES, required=False)
+    b_display_name = forms.CharField(
+        label="Partner B is called", max_length=80, required=False, help_text="Leave empty to use the first name."
+    )
+    b_pronouns = forms.CharField(label="Partner B pronouns", max_length=40, required=False, help_text="Optional.")
+    b_language = forms.ChoiceField(label="Partner B answers in", choices=settings.LANGUAGES, required=False)
 
     class Meta:
         model = Couple
@@ -28,6 +40,12 @@ class CoupleForm(forms.ModelForm):
         labels = {"label": "Name for this couple"}
         help_texts = {"label": "How the couple appears in your caseload, e.g. Taylor & Jordan."}
         error_messages = {"label": {"required": "Write a name for this couple."}}
+
+    def __init__(self, *args, practice=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if practice is not None:
+            for pos in ("a", "b"):
+                self.fields[f"{pos}_language"].initial = practice.default_language
 
     def clean(self):
         data = super().clean()

@@ -61,6 +61,18 @@ class Partner(models.Model):
     first_name = models.CharField(max_length=80)
     last_name = models.CharField(max_length=80, blank=True)
     email = models.EmailField()
+    display_name = models.CharField(
+        max_length=80, blank=True, help_text="What the counselor's pages call this partner; the first name if empty."
+    )
+    pronouns = models.CharField(
+        max_length=40, blank=True, help_text="Optional, as the partner gives them, e.g. they/them."
+    )
+    language = models.CharField(
+        max_length=8,
+        choices=settings.LANGUAGES,
+        default="en",
+        help_text="The language of this partner's pages, questions and e-mails; the partner can switch it.",
+    )
     reminders_unsubscribed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -73,3 +85,12 @@ class Partner(models.Model):
     @property
     def full_name(self):
         return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def name(self):
+        """The name every counselor-facing sentence uses for this partner."""
+        return self.display_name or self.first_name
+
+    @property
+    def name_with_pronouns(self):
+        return f"{self.name} ({self.pronouns})" if self.pronouns else self.name

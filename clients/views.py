@@ -20,7 +20,7 @@ from .models import Couple, Partner
 
 @member_required
 def couple_create(request: StaffRequest):
-    form = CoupleForm(request.POST or None)
+    form = CoupleForm(request.POST or None, practice=request.practice)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             couple = form.save(commit=False)
@@ -34,6 +34,9 @@ def couple_create(request: StaffRequest):
                     first_name=form.cleaned_data[f"{pos}_first_name"],
                     last_name=form.cleaned_data[f"{pos}_last_name"],
                     email=form.cleaned_data[f"{pos}_email"],
+                    display_name=form.cleaned_data[f"{pos}_display_name"],
+                    pronouns=form.cleaned_data[f"{pos}_pronouns"],
+                    language=form.cleaned_data[f"{pos}_language"] or request.practice.default_language,
                 )
             audit(request, "couple.create", couple)
         return redirect("assessments:couple", pk=couple.pk)

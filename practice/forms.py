@@ -178,6 +178,7 @@ class PracticeSettingsForm(forms.ModelForm):
             "emergency_number",
             "support_line_text",
             "support_line_numbers",
+            "default_language",
         ]
         labels = {
             "default_due_days": "Default due period (days)",
@@ -193,11 +194,15 @@ class PracticeSettingsForm(forms.ModelForm):
             "emergency_number": "Emergency number",
             "support_line_text": "Confidential support line",
             "support_line_numbers": "Support line phone numbers",
+            "default_language": "Partners answer in (unless their counselor chooses another language)",
         }
         widgets = {
             "quiet_hours_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
             "quiet_hours_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
         }
+
+    def clean_default_language(self):
+        return self.cleaned_data.get("default_language") or self.instance.default_language
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -205,6 +210,8 @@ class PracticeSettingsForm(forms.ModelForm):
         self.fields["reminder_after_days"].initial = ", ".join(str(d) for d in policy.get("after_days", []))
         self.fields["reminder_before_due_days"].initial = policy.get("before_due_days", 0)
         self.fields["reminder_overdue_notice"].initial = policy.get("overdue_notice", False)
+        # Left out of a post (an older form), the language stays as it was.
+        self.fields["default_language"].required = False
         self.fields["default_due_days"].validators.append(_between(1, 90))
         self.fields["link_grace_days"].validators.append(_between(0, 90))
         self.fields["closed_link_days"].validators.append(_between(0, 90))

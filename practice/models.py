@@ -119,6 +119,12 @@ class Practice(models.Model):
     results_visibility = models.CharField(
         max_length=16, choices=ResultsVisibility.choices, default=ResultsVisibility.AT_ONCE
     )
+    default_language = models.CharField(
+        max_length=8,
+        choices=settings.LANGUAGES,
+        default="en",
+        help_text="The language a new couple's partners answer in, unless their counselor chooses another.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self):

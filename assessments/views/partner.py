@@ -9,7 +9,10 @@ from django.db import transaction
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -28,16 +31,18 @@ SAFETY_SECTION = "safety"
 
 # What a band means, said to the person who answered (the counselor's pages use their own wording).
 PLAIN_WORDS = {
-    "strong": "A strength for you right now.",
-    "mixed": "Partly good, partly worth working on.",
-    "needs_attention": "Feels hard for you right now, and worth talking about with your counselor.",
-    None: "Not enough answers to give a score.",
+    "strong": gettext_lazy("A strength for you right now."),
+    "mixed": gettext_lazy("Partly good, partly worth working on."),
+    "needs_attention": gettext_lazy("Feels hard for you right now, and worth talking about with your counselor."),
+    None: gettext_lazy("Not enough answers to give a score."),
 }
 
 
 def _new_link_hint(assignment):
     counselor = assignment.couple.counselor.get_full_name()
-    return f"Please ask {counselor} to send you a new link. Every answer you already gave is kept."
+    return _("Please ask %(counselor)s to send you a new link. Every answer you already gave is kept.") % {
+        "counselor": counselor
+    }
 
 
 # --- Partner pages ---------------------------------------------------------------------------
@@ -84,18 +89,23 @@ def _link_problem(request, title, message, status):
 def _not_your_link(request):
     return _link_problem(
         request,
-        "Please open your personal link",
-        "For your privacy this page opens only from the link in your e-mail. "
-        "If you already opened it, your visit may have timed out: open the link again, every answer is kept.",
+        _("Please open your personal link"),
+        _(
+            "For your privacy this page opens only from the link in your e-mail. "
+            "If you already opened it, your visit may have timed out: open the link again, every answer is kept."
+        ),
         403,
     )
 
 
 # What a partner reads when their link no longer opens anything, by Response.link_problem().
 LINK_PROBLEMS = {
-    "cancelled": ("This link no longer opens", "Your counselor closed it. Every answer you gave is kept."),
-    "expired": ("This link has expired", None),
-    "revoked": ("This link no longer opens", None),
+    "cancelled": (
+        gettext_lazy("This link no longer opens"),
+        gettext_lazy("Your counselor closed it. Every answer you gave is kept."),
+    ),
+    "expired": (gettext_lazy("This link has expired"), None),
+    "revoked": (gettext_lazy("This link no longer opens"), None),
 }
 
 
@@ -109,7 +119,7 @@ def _closed(request, response):
     reason = response.answering_closed()
     if reason == "submitted":
         return _link_problem(
-            request, "You have already submitted", "Your answers are saved and can no longer be changed.", 409
+            request, _("You have already submitted"), _("Your answers are saved and can no longer be changed."), 409
         )
     return _link_closed(request, reason, response.assignment) if reason else None
 
@@ -136,7 +146,10 @@ def partner_view(view):
             request.session.flush()
             return _link_closed(request, problem, response.assignment)
         timezone.activate(response.assignment.couple.practice.tz)  # PracticeMiddleware deactivates it
-        return view(request, response, *args, **kwargs)
+        # The partner's own language, from their record, never from a cookie or the browser: the
+        # device may be shared, and the other partner's choice must not follow anyone.
+        with translation.override(answering.language_of(response)):
+            return view(request, response, *args, **kwargs)
 
     return wrapper
 
@@ -188,14 +201,15 @@ def open_link(request, token):
         security.count_unknown_token(request)
         return _link_problem(
             request,
-            "We don't recognise this link",
-            "Please check that you opened the whole link from your e-mail, or ask your counselor for a new one.",
+            _("We don't recognise this link"),
+            _("Please check that you opened the whole link from your e-mail, or ask your counselor for a new one."),
             404,
         )
     assignment = link.response.assignment
     problem = "revoked" if link.revoked_at is not None else link.response.link_problem()
     if problem:
-        return _link_closed(request, problem, assignment)
+        with translation.override(answering.language_of(link.response)):
+            return _link_closed(request, problem, assignment)
     request.session.cycle_key()
     request.session[SESSION_KEY] = link.response.pk
     request.session[LINK_KEY] = link.pk
@@ -284,11 +298,11 @@ def section(request, response, index):
             if raw in {value for value, _label in q.choices}:
                 q.value = raw
             if f"item-{q.code}" in form.errors:
-                q.error = "Please choose one of the answers shown."
+                q.error = _("Please choose one of the answers shown.")
             q.talk = f"talk-{q.code}" in request.POST
             q.note = request.POST.get(f"note-{q.code}", q.note)
             if f"note-{q.code}" in form.errors:
-                q.note_error = f"Please keep the note to {talk.NOTE_MAX} characters."
+                q.note_error = _("Please keep the note to %(count)s characters.") % {"count": talk.NOTE_MAX}
         context = _page_context(response, all_pages, page, form)
         return render(request, "assessments/section.html", context, status=400)
     rules = answering.item_rules(response.assignment.instrument_id)
@@ -323,18 +337,21 @@ def saving_refusal(request, response_id):
     """
     response = partner_response(request, response_id)
     if response is None:
-        reopen = "Not saved: please open your personal link again. Your earlier answers are kept."
+        reopen = _("Not saved: please open your personal link again. Your earlier answers are kept.")
         return None, save_refused(reopen, 403)
-    if response.identity_confirmed_at is None or response.consented_at is None:
-        return None, save_refused("Not saved: please start from your personal link.", 409)
-    closed = response.answering_closed()
-    if closed == "submitted":
-        return None, save_refused("Not saved: you have already submitted, so answers can no longer change.", 409)
-    if closed == "expired":
-        hint = _new_link_hint(response.assignment)
-        return None, save_refused(f"Not saved: this link has expired. {hint}", 410)
-    if closed:
-        return None, save_refused("Not saved: this link no longer opens. Every answer you gave is kept.", 410)
+    with translation.override(answering.language_of(response)):
+        if response.identity_confirmed_at is None or response.consented_at is None:
+            return None, save_refused(_("Not saved: please start from your personal link."), 409)
+        closed = response.answering_closed()
+        if closed == "submitted":
+            message = _("Not saved: you have already submitted, so answers can no longer change.")
+            return None, save_refused(message, 409)
+        if closed == "expired":
+            hint = _new_link_hint(response.assignment)
+            return None, save_refused(_("Not saved: this link has expired. %(hint)s") % {"hint": hint}, 410)
+        if closed:
+            message = _("Not saved: this link no longer opens. Every answer you gave is kept.")
+            return None, save_refused(message, 410)
     return response, None
 
 
@@ -351,29 +368,33 @@ def save_answer(request, response_id):
     response, refused = saving_refusal(request, response_id)
     if refused:
         return refused
-    form = SaveAnswerForm(request.POST, rules=answering.item_rules(response.assignment.instrument_id))
-    if not form.is_valid():
-        errors = form.non_field_errors() or ["Please choose one of the answers shown."]
-        return save_refused(f"Not saved: {errors[0]}", 400)
-    rule = form.cleaned_data["rule"]
-    # A safety answer and the alert it may raise are stored together, or not at all.
-    with transaction.atomic(savepoint=False) if rule.section == SAFETY_SECTION else contextlib.nullcontext():
-        if rule.section == SAFETY_SECTION:
-            # The response row first, for update: record_safety may write it, and two safety saves
-            # that both held the upsert's share lock and then both asked to write would deadlock.
-            answering.lock_for_safety(response.pk)
-        stored = answering.save_answer(
-            response_id=response.pk, item_id=rule.id, value=form.cleaned_data["answer"], seq=form.cleaned_data["seq"]
-        )
-        if stored and rule.section == SAFETY_SECTION:
-            # More queries, for safety items only: read the safety answers, store a changed level (and alert).
-            workflows.record_safety(response)
-    if not stored:
-        return save_refused("Not saved: a newer answer to this question was already saved.", 409)
-    if rule.section == SAFETY_SECTION and answering.needs_support(response):
-        # The tiny partial the page shows at once: support resources, for this respondent only.
-        return render(request, "assessments/_support_resources.html", {"response": response})
-    return HttpResponse(status=204)
+    with translation.override(answering.language_of(response)):
+        form = SaveAnswerForm(request.POST, rules=answering.item_rules(response.assignment.instrument_id))
+        if not form.is_valid():
+            errors = form.non_field_errors() or [_("Please choose one of the answers shown.")]
+            return save_refused(_("Not saved: %(reason)s") % {"reason": errors[0]}, 400)
+        rule = form.cleaned_data["rule"]
+        # A safety answer and the alert it may raise are stored together, or not at all.
+        with transaction.atomic(savepoint=False) if rule.section == SAFETY_SECTION else contextlib.nullcontext():
+            if rule.section == SAFETY_SECTION:
+                # The response row first, for update: record_safety may write it, and two safety saves
+                # that both held the upsert's share lock and then both asked to write would deadlock.
+                answering.lock_for_safety(response.pk)
+            stored = answering.save_answer(
+                response_id=response.pk,
+                item_id=rule.id,
+                value=form.cleaned_data["answer"],
+                seq=form.cleaned_data["seq"],
+            )
+            if stored and rule.section == SAFETY_SECTION:
+                # More queries, for safety items only: read the safety answers, store a changed level (and alert).
+                workflows.record_safety(response)
+        if not stored:
+            return save_refused(_("Not saved: a newer answer to this question was already saved."), 409)
+        if rule.section == SAFETY_SECTION and answering.needs_support(response):
+            # The tiny partial the page shows at once: support resources, for this respondent only.
+            return render(request, "assessments/_support_resources.html", {"response": response})
+        return HttpResponse(status=204)
 
 
 @partner_view
@@ -417,6 +438,9 @@ def submit(request, response):
         context = {**_review_context(response, all_pages), "submit_error": True}
         return render(request, "assessments/review.html", context, status=400)
     with transaction.atomic():  # the submission and its audit row commit together, or neither
+        if not response.language:  # the language it was answered in, kept with the answers
+            response.language = answering.language_of(response)
+            response.save(update_fields=["language"])
         if workflows.submit(response):
             _partner_audit(request, "response.submit", response)
     if office.is_office_session(request.session):
@@ -437,7 +461,7 @@ def results(request, response):
         _partner_audit(request, "response.results_view", response, released=False)
         return render(request, "assessments/results_waiting.html", {"response": response})
     score = getattr(response, "score", None)
-    spec = answering.definition(response.assignment.instrument_id)
+    spec = answering.definition(response.assignment.instrument_id, answering.language_of(response))
     # Each part is named as on the page the partner answered it, not by its scoring name.
     section_titles = {section["key"]: section["title"] for section in spec.get("sections", [])}
     rows = []
@@ -450,7 +474,7 @@ def results(request, response):
                     "title": section_titles.get(domain["key"], domain["title"]),
                     "score": None if value is None else scoring.whole(value),
                     "band": band,
-                    "band_label": scoring.BAND_LABELS.get(band, "Not scored"),
+                    "band_label": _(scoring.BAND_LABELS.get(band, gettext_noop("Not scored"))),
                     "words": PLAIN_WORDS[band],
                     "private": domain["key"] in scoring.PRIVATE_DOMAINS,
                 }
@@ -462,11 +486,11 @@ def results(request, response):
         "rows": rows,
         "index": None if index is None else scoring.whole(index),
         "index_band": scoring.band(index),
-        "index_band_label": scoring.BAND_LABELS.get(scoring.band(index), ""),
-        "band_note": scoring.BAND_NOTE,
+        "index_band_label": _(scoring.BAND_LABELS[scoring.band(index)]) if scoring.band(index) else "",
+        "band_note": _(scoring.BAND_NOTE),
         # What each band means, said once for the bands that occur (not once per row).
         "band_words": [
-            (scoring.BAND_LABELS.get(band, "Not scored"), PLAIN_WORDS[band])
+            (_(scoring.BAND_LABELS.get(band, gettext_noop("Not scored"))), PLAIN_WORDS[band])
             for band in ("strong", "mixed", "needs_attention", None)
             if any(row["band"] == band for row in rows)
         ],
@@ -474,6 +498,30 @@ def results(request, response):
         "summary_shared": response.assignment.summary_is_shared(comparison.responses_by_position(response.assignment)),
     }
     return render(request, "assessments/results.html", context)
+
+
+@partner_view
+@require_POST
+def switch_language(request, response):
+    """The partner's own choice of language, kept on their record and on this response.
+
+    Every answer is already saved on its own (autosave, or the page's Continue), and answers are
+    kept by item id, so nothing given in one language is lost in the other.
+    """
+    language = request.POST.get("language", "")
+    if language in dict(settings.LANGUAGES):  # anything else changes nothing: the page comes back as it was
+        partner = response.partner
+        if partner.language != language:
+            partner.language = language
+            partner.save(update_fields=["language"])
+        if response.submitted_at is None and response.language != language:
+            response.language = language
+            response.save(update_fields=["language"])
+        _partner_audit(request, "response.language_switch", response, language=language)
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = reverse("assessments:welcome", args=[response.pk])
+    return HttpResponseRedirect(next_url)
 
 
 @partner_view

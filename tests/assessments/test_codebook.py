@@ -13,6 +13,7 @@ from tests.conftest import COUPLE_DOMAINS, client_for
 pytestmark = pytest.mark.smoke
 
 COLUMNS = ["item_id", "section", "domain", "reverse_keyed", "scored", "scale_min", "scale_max", "predicts_item", "text"]
+COLUMNS += ["text_es", "text_es_status"]  # the Spanish wording and its validation status
 
 
 def codebook_rows(capsys, *args):
@@ -75,3 +76,10 @@ def test_practice_admin_downloads_the_same_codebook_and_it_is_audited(world, cap
 
 def test_counselor_cannot_download_the_codebook_from_the_admin_pages(world):
     assert client_for(world.owner).get(reverse("assessments:codebook")).status_code == 403
+
+
+def test_the_codebook_gives_each_items_spanish_wording_marked_not_yet_validated(db, capsys):
+    rows = {row["item_id"]: row for row in codebook_rows(capsys)}
+    assert rows["COM1"]["text_es"] == "Hablar con mi pareja me resulta fácil y natural."
+    assert {row["text_es_status"] for row in rows.values()} == {"translated, not yet validated"}
+    assert all(row["text_es"] and row["text_es"] != row["text"] for row in rows.values())

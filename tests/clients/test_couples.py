@@ -74,7 +74,8 @@ def test_user_without_a_practice_cannot_add_couples(db):
 def test_the_add_couple_form_names_its_fields_marks_the_optional_ones_and_offers_a_way_back(world):
     html = client_for(world.owner).get(reverse("clients:couple_create")).content.decode()
     assert ">Name for this couple<" in html and ">Label<" not in html
-    assert html.count('<span class="optional">(optional)</span>') == 2  # the two last names
+    # The two last names, display names, pronouns and languages (the practice's default if left).
+    assert html.count('<span class="optional">(optional)</span>') == 8
     assert f'href="{reverse("assessments:caseload")}">Cancel</a>' in html
 
 

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.smoke
 WHO = ["assignment_id", "couple_id", "couple_label", "partner", "partner_name"]
 ANSWERS = [*WHO, "instrument_version", "item_id", "value", "answered_at"]
 DOMAINS = [*COUPLE_DOMAINS, "outlook", "personal_skills"]
-SCORES = [*WHO, "instrument_version", "submitted_at", *DOMAINS, "connection_index", "attunement"]
+# language: the one each response was answered in (its item texts; scores never depend on it).
+SCORES = [*WHO, "instrument_version", "language", "submitted_at", *DOMAINS, "connection_index", "attunement"]
 DEIDENTIFIED_SCORES = [c for c in SCORES if c not in ("couple_label", "partner_name")]
 
 

@@ -175,6 +175,7 @@ MATRIX = {
     "assessments:submit":              ("POST",     "deny   ok     deny   deny   deny   deny   deny   deny   deny"),
     "assessments:results":             ("GET",      "deny   next   deny   deny   deny   deny   deny   deny   deny"),
     "assessments:support":             ("GET",      "deny   next   deny   deny   deny   deny   deny   deny   deny"),
+    "assessments:partner_language":    ("POST",     "deny   next   deny   deny   deny   deny   deny   deny   deny"),
     "assessments:assign":              ("GET POST", "login  login  login  login  ok     deny   deny   deny   deny"),
     "assessments:plan":                ("GET POST", "login  login  login  login  ok     deny   deny   deny   deny"),
     # The matrix posts no choice: "Pause", "Resume" or "End" is asked for, and nothing changes.

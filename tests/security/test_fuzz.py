@@ -132,6 +132,7 @@ FUZZ = {
     "assessments:save_answer": Fuzz("partner_a", {"item": "text", "value": "text", "seq": "text"}),
     "assessments:save_talk": Fuzz("partner_a", {"item": "text", "talk": "text", "note": NAME, "seq": "text"}),
     "assessments:submit": Fuzz("partner_a", {}),
+    "assessments:partner_language": Fuzz("partner_a", {"language": "text", "next": "text"}),
     "assessments:assign": Fuzz("counselor", {"due_date": "text"}),
     "assessments:cancel": Fuzz("counselor", {}),
     "assessments:resend": Fuzz("counselor", {}),

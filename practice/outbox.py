@@ -342,7 +342,9 @@ def run_one(job_id, *, now=None):
     # the job's "done": one commit after the send instead of two, and the same window as before
     # between the mail server taking a message and the database knowing (a retry then sends the
     # same Message-ID again, which folds into the first). Other kinds write progress as they go.
-    together = kind.channel == "mail"
+    # Not on SQLite: its one write lock is the whole database's, and holding it across an SMTP
+    # conversation would stall every autosave of the site (and the other worker process) meanwhile.
+    together = kind.channel == "mail" and connection.vendor != "sqlite"
     try:
         with transaction.atomic() if together else contextlib.nullcontext():
             kind.run(job, now or started)

@@ -420,7 +420,9 @@ class ExportRequest:
                 assignment_id, couple_id, partner, version, code, value, at, *identity = values
                 yield [*ids(assignment_id, couple_id, partner, identity), version, code, _num(value), when(at)]
             elif self.kind == "scores":
-                assignment_id, couple_id, partner, version, language, submitted, domains, index, tune, *identity = values
+                assignment_id, couple_id, partner, version, language, submitted, domains, index, tune, *identity = (
+                    values
+                )
                 domains = domains or {}
                 yield [
                     *ids(assignment_id, couple_id, partner, identity),

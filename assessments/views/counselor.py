@@ -153,8 +153,9 @@ def _comparison_context(assignment):
             "safety": comparison.safety_of(responses),
         }
     report = comparison.report_of(assignment, responses)
-    names = {"A": report.a.partner.first_name, "B": report.b.partner.first_name}
+    names = {"A": report.a.partner.name, "B": report.b.partner.name}
     return report, {
+        "answered_in": comparison.answered_in(assignment, responses),
         "assignment": assignment,
         "couple": assignment.couple,
         "report": report,

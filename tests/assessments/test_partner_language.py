@@ -216,7 +216,15 @@ def test_the_pdf_says_which_partner_answered_in_a_translation_not_yet_validated(
     assert "Jordan answered in English" in words
 
 
-def test_a_validated_translation_is_not_marked(world):
+@pytest.fixture
+def fresh_texts():
+    """The cached overlays are per process: forget them before and after a test that changes a status."""
+    translations.clear_cache()
+    yield
+    translations.clear_cache()
+
+
+def test_a_validated_translation_is_not_marked(world, fresh_texts):
     mixed = finished_couple(world, world.couple, ("es", "en"))
     mixed.instrument.translations.filter(language="es").update(status=InstrumentTranslation.Status.VALIDATED)
     translations.clear_cache()
@@ -224,3 +232,32 @@ def test_a_validated_translation_is_not_marked(world):
         client_for(world.owner).get(reverse("assessments:comparison", args=[mixed.couple_id, mixed.pk]))
     )
     assert "Taylor answered in Spanish" in text and "not yet validated" not in text
+
+
+# --- Display names and pronouns in what the counselor reads ----------------------------------
+
+
+def test_the_counselors_pages_call_each_partner_by_display_name_with_pronouns_where_introduced(world):
+    Partner.objects.filter(couple=world.couple, position="A").update(display_name="Tay", pronouns="they/them")
+    mixed = finished_couple(world, world.couple, ("es", "en"))
+    counselor = client_for(world.owner)
+    couple_page = visible_text(counselor.get(reverse("assessments:couple", args=[world.couple.pk])))
+    assert "Tay (they/them)" in couple_page
+    reply = counselor.get(reverse("assessments:comparison", args=[mixed.couple_id, mixed.pk]))
+    text = visible_text(reply)
+    assert "Tay (they/them) answered in Spanish (translated, not yet validated)" in text
+    assert '<th scope="col">Tay</th>' in reply.content.decode()
+    # The couple's label is the counselor's own words; nowhere else is the first name used.
+    assert re.search(r"Taylor(?! & Jordan)", text) is None
+
+
+def test_messages_and_the_waiting_page_use_the_display_name(world):
+    Partner.objects.filter(couple=world.couple, position="A").update(display_name="Tay", pronouns="they/them")
+    assignment, _tokens = make_assignment(world.couple)
+    counselor = client_for(world.owner)
+    waiting = visible_text(counselor.get(reverse("assessments:comparison", args=[world.couple.pk, assignment.pk])))
+    assert "Tay and Jordan are still answering" in waiting
+    response = assignment.responses.get(partner__position="A")
+    reply = counselor.post(reverse("assessments:resend", args=[response.pk]), follow=True)
+    message = visible_text(reply)
+    assert re.search(r"(invitation was sent to|An invitation went to) Tay\b", message)

@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass, field
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Subquery
 from django.utils import timezone
+from django.utils.translation import get_language_info
 
-from . import loader, scoring
+from . import loader, scoring, translations
 from .models import Answer, Assignment, ComparisonReport, Item, Response, ResponseLink, SafetyAlert
 from .scores import answers_of
 
@@ -444,6 +445,31 @@ def store_all_reports():
     """``store_report`` for every completed administration (``manage.py compute_reports``). Returns the count."""
     ids = Assignment.objects.filter(status=Assignment.Status.COMPLETED).order_by("pk").values_list("pk", flat=True)
     return sum(store_report(assignment_id) for assignment_id in ids.iterator(chunk_size=500))
+
+
+def answered_in(assignment, responses):
+    """For the counselor: the language each partner answered in, by position.
+
+    ``{"A": {"partner": ..., "code": "es", "name": "Spanish", "status": "translated, not yet validated"}, ...}``;
+    ``status`` is the translation's (None for the instrument's own wording), so the report can say
+    when a partner's statements were a translation not yet validated. No query for the original
+    language; one at most per translation and process after that (`translations.texts` caches).
+    """
+    result = {}
+    for position, response in responses.items():
+        texts = translations.texts(assignment.instrument, response.language)
+        code = texts["language"]
+        try:
+            name = get_language_info(code)["name"]
+        except KeyError:
+            name = code
+        result[position] = {
+            "partner": response.partner,
+            "code": code,
+            "name": name,
+            "status": texts["translation_status"],
+        }
+    return result
 
 
 def report_of(assignment, responses):

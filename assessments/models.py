@@ -178,11 +178,11 @@ class Assignment(models.Model):
 
         ``responses`` is ``comparison.responses_by_position(self)``.
         """
-        waiting = [r.partner.first_name for r in responses.values() if r.submitted_at is None]
+        waiting = [r.partner.name for r in responses.values() if r.submitted_at is None]
         if len(responses) < 2 or waiting:
             names = " and ".join(waiting) or "a partner"
             return f"The summary can be released once both have finished; {names} is still answering."
-        refused = [r.partner.first_name for r in responses.values() if r.share_consent is not True]
+        refused = [r.partner.name for r in responses.values() if r.share_consent is not True]
         if refused:
             return f"{' and '.join(refused)} did not agree to share a summary, so it stays private."
         return ""

@@ -153,11 +153,11 @@ def why_not(reminder, now):
     if assignment.status == Assignment.Status.CANCELLED:
         return "the assessment was cancelled"
     if response.submitted_at is not None or assignment.status == Assignment.Status.COMPLETED:
-        return f"{partner.first_name} had finished"
+        return f"{partner.name} had finished"
     if couple.status == Couple.Status.ARCHIVED:
         return "the couple was archived"
     if reminder.kind != Reminder.Kind.INVITATION and partner.reminders_unsubscribed_at is not None:
-        return f"{partner.first_name} unsubscribed from reminders"
+        return f"{partner.name} unsubscribed from reminders"
     if reminder.kind in AUTOMATIC and couple.reminders_paused:
         return "reminders were paused"
     if now > assignment.link_expires_at:
@@ -345,20 +345,20 @@ def remind_refusal(response, last_manual_at, now, last_message_at=None):
     if response.assignment.status != Assignment.Status.OPEN:
         return "This assessment is no longer open, so there is nothing to remind about."
     if response.submitted_at is not None:
-        return f"{partner.first_name} has already finished."
+        return f"{partner.name} has already finished."
     if partner.reminders_unsubscribed_at is not None:
-        return f"{partner.first_name} unsubscribed from reminders, so none can be sent."
+        return f"{partner.name} unsubscribed from reminders, so none can be sent."
     if last_manual_at is not None and now - last_manual_at < MANUAL_GAP:
         again = timezone.localtime(last_manual_at + MANUAL_GAP, response.assignment.couple.practice.tz)
         return (
-            f"{partner.first_name} was reminded less than {gap_words(MANUAL_GAP)} ago. "
+            f"{partner.name} was reminded less than {gap_words(MANUAL_GAP)} ago. "
             f"You can remind again after {again:%a %-d %b, %H:%M}."
         )
     if last_message_at is not None and now - last_message_at < MESSAGE_GAP:
         again = timezone.localtime(last_message_at + MESSAGE_GAP, response.assignment.couple.practice.tz)
         return (
-            f"{partner.first_name} was sent a message less than an hour ago. "
-            f"You can remind {partner.first_name} from {again:%H:%M}."
+            f"{partner.name} was sent a message less than an hour ago. "
+            f"You can remind {partner.name} from {again:%H:%M}."
         )
     return ""
 

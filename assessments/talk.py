@@ -44,7 +44,7 @@ class ForSession:
     """One item a partner would like to talk about, as the counselor's comparison lists it."""
 
     position: str
-    first_name: str
+    name: str
     code: str
     text: str
     section: str
@@ -63,7 +63,7 @@ def for_session(responses):
     result = [
         ForSession(
             position=by_id[f.response_id].partner.position,
-            first_name=by_id[f.response_id].partner.first_name,
+            name=by_id[f.response_id].partner.name,
             code=f.item.code,
             text=f.item.text,
             section=f.item.section,

@@ -60,7 +60,7 @@ def describe(jobs):
         )
         for reminder in rows:
             couple = reminder.response.assignment.couple
-            what = f"{reminder.get_kind_display()} to {reminder.response.partner.first_name}"
+            what = f"{reminder.get_kind_display()} to {reminder.response.partner.name}"
             found.append(Undelivered(reminder.job, couple.pk, couple.counselor_id, couple.label, what))
     notices = by_kind.get("counselor_notice", [])
     if notices:

@@ -118,7 +118,7 @@ def remind_now(response, *, now=None):
                     response=response, kind=Reminder.Kind.MANUAL, sequence=sequence, due_at=now
                 )
         except IntegrityError:
-            raise RefusedError(f"A reminder to {partner.first_name} was just sent.") from None
+            raise RefusedError(f"A reminder to {partner.name} was just sent.") from None
         reminders.queue(reminder, now=now)
     return reminder
 
@@ -219,7 +219,7 @@ def submit(response, *, now=None):
         score_responses(assignment.instrument, responses, now=now)
         response.safety_level, response.assignment, response.partner = mine.safety_level, assignment, mine.partner
         raise_alert(mine, now=now)
-        reminders.skip_open(Reminder.objects.filter(response=response), f"{mine.partner.first_name} had finished")
+        reminders.skip_open(Reminder.objects.filter(response=response), f"{mine.partner.name} had finished")
         if all(r.submitted_at is not None for r in responses):
             Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.OPEN).update(
                 status=Assignment.Status.COMPLETED, completed_at=now

@@ -95,7 +95,7 @@ def couple(request: StaffRequest, pk):
     couple = own_couple(request, pk)
     couple.practice = request.practice  # read by every panel: no query per administration
     assignments = comparison.administrations(couple)
-    names = {p.position: p.first_name for p in couple.partners.all()}
+    names = {p.position: p.name for p in couple.partners.all()}
     trend = comparison.trend(assignments)
     changes = comparison.latest_changes(assignments)
     panels = reminders.panels(assignments) if assignments else {}
@@ -153,8 +153,9 @@ def _comparison_context(assignment):
             "safety": comparison.safety_of(responses),
         }
     report = comparison.report_of(assignment, responses)
-    names = {"A": report.a.partner.first_name, "B": report.b.partner.first_name}
+    names = {"A": report.a.partner.name, "B": report.b.partner.name}
     return report, {
+        "answered_in": comparison.answered_in(assignment, responses),
         "assignment": assignment,
         "couple": assignment.couple,
         "report": report,
@@ -295,7 +296,7 @@ def share_results(request: StaffRequest, pk, assignment_pk):
         if partners:
             audit(request, "response.results_shared", assignment, partners=[p.position for p in partners])
     if partners:
-        names = " and ".join(p.first_name for p in partners)
+        names = " and ".join(p.name for p in partners)
         messages.success(request, f"{names} can now see their own results through their own link.")
     else:
         messages.info(request, "Nothing changed: results are shared with each partner who has finished.")
@@ -349,7 +350,7 @@ def assign(request: StaffRequest, couple_pk):
                 audit(request, "assignment.create", assignment, couple=couple.pk)
                 messages.success(
                     request,
-                    f"Assigned. Invitations are on their way to {partners[0].first_name} and {partners[1].first_name}.",
+                    f"Assigned. Invitations are on their way to {partners[0].name} and {partners[1].name}.",
                 )
                 return redirect("assessments:couple", pk=couple.pk)
     status = 400 if form.errors else 200
@@ -375,7 +376,7 @@ def _refuse_invitation(request, response):
     if response.assignment.status != Assignment.Status.OPEN:
         return "This assessment is no longer open."
     if response.submitted_at is not None:
-        return f"{response.partner.first_name} has already submitted."
+        return f"{response.partner.name} has already submitted."
     return None
 
 
@@ -390,14 +391,12 @@ def resend(request: StaffRequest, response_pk):
     if reason := _refuse_invitation(request, response):
         messages.error(request, reason)
     elif recent:
-        messages.warning(
-            request, f"An invitation went to {response.partner.first_name} a moment ago; it was not sent twice."
-        )
+        messages.warning(request, f"An invitation went to {response.partner.name} a moment ago; it was not sent twice.")
     else:
         with transaction.atomic():
             workflows.resend_invitation(response)
             audit(request, "response.invitation_resend", response)
-        messages.success(request, f"The invitation was sent to {response.partner.first_name} again.")
+        messages.success(request, f"The invitation was sent to {response.partner.name} again.")
     return redirect("assessments:couple", pk=response.assignment.couple_id)
 
 
@@ -414,7 +413,7 @@ def reissue(request: StaffRequest, response_pk):
             audit(request, "response.link_reissue", response)
         messages.success(
             request,
-            f"{response.partner.first_name}'s old link no longer works. A new link is on its way; "
+            f"{response.partner.name}'s old link no longer works. A new link is on its way; "
             "every answer already given is kept.",
         )
     return redirect("assessments:couple", pk=response.assignment.couple_id)
@@ -429,7 +428,7 @@ def end_access(request: StaffRequest, response_pk):
         ended = workflows.end_access(response)
         if ended:
             audit(request, "response.access_ended", response)
-    name = response.partner.first_name
+    name = response.partner.name
     if ended:
         messages.success(
             request,
@@ -487,7 +486,7 @@ def _panel_or_back(request: StaffRequest, couple, assignment_pk, notice="", erro
 def remind_now(request: StaffRequest, response_pk):
     response = _own_response(request, response_pk)
     couple = own_couple(request, response.assignment.couple_id)
-    name = response.partner.first_name
+    name = response.partner.name
     try:
         with transaction.atomic():
             reminder = workflows.remind_now(response)

@@ -18,7 +18,7 @@ from .partner import LINK_KEY, SESSION_KEY, _partner_audit
 
 
 def _refusal(response, what):
-    name = response.partner.first_name
+    name = response.partner.name
     if response.answering_closed():
         return f"{name} can no longer answer this administration, so {what}."
     if not response.links.filter(revoked_at__isnull=True).exists():

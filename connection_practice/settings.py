@@ -197,7 +197,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `collectstatic` writes (the tests and the bench collect into a folder of their own).
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 # Files served at the site's root (/favicon.ico, which browsers and tools ask for on their own).
 WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 STORAGES = {

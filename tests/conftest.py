@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
+from whitenoise.base import WhiteNoise
 
 from assessments import loader
 from assessments.models import Instrument
@@ -57,6 +58,26 @@ if not settings.REDIS_URL:
         "store_processed": False,
     }
     os.environ["CELERY_FS_DIR"] = str(_fs)
+
+
+_scanned_static = {}
+_scan_static = WhiteNoise.update_files_dictionary
+
+
+def _scan_static_once(self, root, prefix):
+    """Django's test client builds its middleware anew for every client, and WhiteNoise's stats
+    and reads the headers of every static file each time (a tenth of a second with a collected
+    admin): each folder is scanned once per test process, keyed on its modification time, and the
+    files a request gets are the same."""
+    key = (root, prefix, os.stat(root).st_mtime_ns, self.max_age, self.autorefresh)
+    if key not in _scanned_static:
+        before = dict(self.files)
+        _scan_static(self, root, prefix)
+        _scanned_static[key] = {url: f for url, f in self.files.items() if before.get(url) is not f}
+    self.files.update(_scanned_static[key])
+
+
+WhiteNoise.update_files_dictionary = _scan_static_once
 
 
 @pytest.fixture(autouse=True)

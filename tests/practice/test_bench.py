@@ -27,7 +27,7 @@ def test_bench_small_prints_one_json_object_of_the_documented_shape(tmp_path):
     Shape only: timings are never asserted (docs/performance.md holds the numbers)."""
     env = {**os.environ, "VAR_DIR": str(tmp_path), "CELERY_QUEUE": f"bench-test-{os.getpid()}"}
     result = subprocess.run(
-        [sys.executable, "manage.py", "bench", "--scale", "small", "--json"],
+        [sys.executable, "manage.py", "bench", "--scale", "small", "--quick", "--json"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -36,7 +36,7 @@ def test_bench_small_prints_one_json_object_of_the_documented_shape(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
-    assert report["scale"] == "small"
+    assert report["scale"] == "small" and report["quick"] is True
     assert report["database"] in ("sqlite", "postgresql")
     for name in PAGES:
         page = report["results"][name]
@@ -52,7 +52,7 @@ def test_bench_small_prints_one_json_object_of_the_documented_shape(tmp_path):
     sends = report["sends"]
     assert sends["messages"] == sends["jobs"] > 0 and sends["per_s"] > 0  # every message reached the SMTP sink
     concurrent = report["concurrent_caseload"]
-    assert concurrent["clients"] == 50 and concurrent["errors"] == 0 and concurrent["pages"] == 400
+    assert concurrent["clients"] == 50 and concurrent["errors"] == 0 and concurrent["pages"] == 100
     assert concurrent["p99_ms"] >= concurrent["median_ms"] > 0
     assert {row["what"] for row in report["targets"]} == {what for what, *_ in TARGETS}
     export = report["export_answers_csv"]

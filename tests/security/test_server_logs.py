@@ -118,14 +118,16 @@ def leaks(text, secrets):
     return [f"{what} token in: {line}" for line in text.splitlines() for what, t in secrets.items() if t in line]
 
 
-def test_gunicorn_as_the_procfile_runs_it_logs_no_token(secrets):
+def test_gunicorn_as_the_procfile_runs_it_logs_no_token(secrets, tmp_path):
     found, paths = secrets
     port = free_port()
     # The Procfile's own web command, on a free port and with one worker.
     command = [sys.executable, "-m", "gunicorn", *PROCFILE_WEB[1:]]
     command = [part.replace("${PORT:-8000}", str(port)).replace("${WEB_CONCURRENCY:-3}", "1") for part in command]
     env = environment(DEBUG="false", ALLOWED_HOSTS="localhost", SITE_URL="https://localhost", TRUSTED_PROXIES="1")
-    # As in production (README, step 3): the site serves its collected, hashed static files.
+    # As in production (README, step 3): the site serves its collected, hashed static files
+    # (collected into a folder of the test's own, not the checkout's).
+    env["STATIC_ROOT"] = str(tmp_path / "static")
     collect = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"]
     subprocess.run(collect, cwd=ROOT, env=env, check=True, timeout=300)
     statuses, text = run_server(

@@ -355,11 +355,11 @@ def remind_refusal(response, last_manual_at, now, last_message_at=None):
             f"You can remind again after {again:%a %-d %b, %H:%M}."
         )
     if last_message_at is not None and now - last_message_at < MESSAGE_GAP:
-        again = timezone.localtime(last_message_at + MESSAGE_GAP, response.assignment.couple.practice.tz)
-        return (
-            f"{partner.name} was sent a message less than an hour ago. "
-            f"You can remind {partner.name} from {again:%H:%M}."
-        )
+        tz = response.assignment.couple.practice.tz
+        again = timezone.localtime(last_message_at + MESSAGE_GAP, tz)
+        # Late in the evening the hour ends tomorrow: the time alone would read as today's.
+        when = f"{again:%H:%M}" if again.date() == timezone.localtime(now, tz).date() else f"{again:%a %-d %b, %H:%M}"
+        return f"{partner.name} was sent a message less than an hour ago. You can remind {partner.name} from {when}."
     return ""
 
 

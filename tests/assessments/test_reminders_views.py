@@ -1,6 +1,6 @@
 """What the counselor and the partner do with reminders: Remind now, pause, stop reminders, settings."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.template.loader import render_to_string
@@ -54,6 +54,18 @@ def test_remind_now_waits_an_hour_after_the_invitation_and_a_post_before_then_is
     htmx = client.post(remind_url(taylor), HTTP_HX_REQUEST="true")
     assert htmx.status_code == 409 and "less than an hour ago" in page_text(htmx)
     assert not manual_rows(taylor).exists()
+
+
+def test_the_hour_that_ends_after_midnight_is_said_with_its_day(world):
+    """At 23:30 local time "from 00:30" would read as this morning: the day is named."""
+    tz = world.practice.tz
+    late = datetime(2026, 3, 10, 23, 30, tzinfo=tz)
+    assignment, _ = make_assignment(world.couple, now=late)
+    taylor = response_of(assignment, "A")
+    words = reminders.remind_refusal(taylor, None, late + timedelta(minutes=5), last_message_at=late)
+    assert words.endswith("You can remind Taylor from Wed 11 Mar, 00:30."), words
+    earlier = reminders.remind_refusal(taylor, None, late - timedelta(hours=3), last_message_at=late - timedelta(hours=3))
+    assert earlier.endswith("You can remind Taylor from 21:30."), earlier
 
 
 def test_remind_now_is_offered_once_the_last_message_is_an_hour_old(world):

@@ -43,6 +43,8 @@ smoke: install
 bench: install
 	$(PY) manage.py bench --scale small
 
+# Refresh the README's images (docs/img/) from the browser tests; page 1 of the PDF is drawn by
+# pdftoppm (apt-get install poppler-utils).
 screenshots: install
 	SCREENSHOTS=1 $(PY) -m pytest tests/e2e -m e2e -p no:xdist
 

@@ -14,7 +14,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Subquery
 from django.utils import timezone
 from django.utils.translation import get_language_info
 
-from . import loader, scoring, translations
+from . import charts, loader, scoring, talk, translations
 from .models import Answer, Assignment, ComparisonReport, Item, Response, ResponseLink, SafetyAlert
 from .scores import answers_of
 
@@ -474,10 +474,39 @@ def answered_in(assignment, responses):
 
 def report_of(assignment, responses):
     """The finished administration's report: stored (one query) or, until it is, computed from the answers."""
-    stored = ComparisonReport.objects.filter(assignment=assignment, version=REPORT_VERSION).first()
+    stored = ComparisonReport.objects.filter(assignment=assignment, version=REPORT_VERSION).defer("pdf").first()
     if stored is not None and stored.data.get("scoring_version") == scoring.SCORING_VERSION:
         return report_from(stored.data, assignment, responses)
     return build_report(assignment, responses)
+
+
+def page_context(assignment):
+    """The report and charts of the comparison page and its PDF, or None with the waiting context
+    when someone is still answering.
+
+    Either way the context carries the administration's safety alerts, first and for the counselor only.
+    """
+    responses = responses_by_position(assignment)
+    if not both_finished(responses):
+        return None, {
+            "assignment": assignment,
+            "couple": assignment.couple,
+            "waiting": still_answering(responses),
+            "safety": safety_of(responses),
+        }
+    report = report_of(assignment, responses)
+    names = {"A": report.a.partner.name, "B": report.b.partner.name}
+    return report, {
+        "answered_in": answered_in(assignment, responses),
+        "assignment": assignment,
+        "couple": assignment.couple,
+        "report": report,
+        "safety": report.safety,
+        "names": names,
+        "bars": charts.comparison_bars(report, names),
+        "explain": EXPLAIN,
+        "for_session": talk.for_session(responses),
+    }
 
 
 # --- The couple page: every administration, trends and reliable change ----------------------

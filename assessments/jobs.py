@@ -17,13 +17,14 @@ ids from the row and re-checks the world before acting, so a late or repeated ru
 | plan_administration| plans.sweep, on a plan's day        | one assignment, both partners invited    |
 | counselor_digest   | digest.sweep, on Monday morning     | the counselor's weekly counts            |
 | comparison_report  | submit (both finished)              | stores the administration's comparison   |
+| comparison_pdf     | comparison_report, once it stored   | lays out and stores the report's PDF     |
 """
 
 from datetime import datetime, timedelta
 
 from practice import outbox
 
-from . import comparison, digest, emails, export_jobs, plans, reminders
+from . import comparison, digest, emails, export_jobs, pdf, plans, reminders
 from .models import Response, SafetyAlert
 
 
@@ -35,7 +36,16 @@ def partner_email(job, now):
 @outbox.handler("comparison_report")
 def comparison_report(job, now):
     """Store the comparison of an administration both partners just finished (it never changes after)."""
-    comparison.store_report(job.payload["assignment"])
+    assignment = job.payload["assignment"]
+    if comparison.store_report(assignment):
+        # A job of its own: a PDF takes a second or more, and its failure must not undo the report.
+        outbox.enqueue("comparison_pdf", f"comparison_pdf:{assignment}", payload={"assignment": assignment})
+
+
+@outbox.handler("comparison_pdf", max_attempts=3)
+def comparison_pdf(job, now):
+    """Lay out the report's PDF ahead of the counselor's first download."""
+    pdf.prepare(job.payload["assignment"])
 
 
 @outbox.handler("counselor_notice", channel="mail")

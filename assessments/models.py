@@ -711,6 +711,12 @@ class ComparisonReport(models.Model):
     version = models.PositiveIntegerField(help_text="comparison.REPORT_VERSION when it was computed.")
     data = models.JSONField()
     computed_at = models.DateTimeField(default=timezone.now)
+    # The report laid out as a PDF (assessments/pdf.py), made by a worker when the report is stored
+    # and kept with the digest of the HTML it came from: a download whose HTML has the same digest
+    # is this file; anything that changed the page (a name, a practice's name) makes a new one.
+    pdf = models.BinaryField(null=True, editable=False)
+    pdf_digest = models.CharField(max_length=64, blank=True, editable=False)
+    pdf_made_at = models.DateTimeField(null=True, editable=False)
 
     def __str__(self):
         return f"comparison report of assignment {self.assignment_id}"

@@ -4,11 +4,9 @@ on an administration (assign, cancel, links, reminders, release)."""
 from datetime import timedelta
 
 from django.contrib import messages
-from django.contrib.staticfiles import finders
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -21,7 +19,7 @@ from clients.models import Couple
 from practice.access import StaffRequest, member_required
 from practice.models import Job, audit
 
-from .. import charts, comparison, inbox, office, plans, reminders, talk, undelivered, workflows
+from .. import charts, comparison, inbox, office, pdf, plans, reminders, undelivered, workflows
 from ..caseload import attach_overview, caseload_queryset, cursor, page_of, progress
 from ..forms import AssignForm, CaseloadFilterForm, ItemCategoryForm, PauseForm, ReleaseForm
 from ..models import Assignment, InboxMark, Instrument, Reminder, Response, SafetyAlert
@@ -139,34 +137,6 @@ def _plan_card(couple):
     }
 
 
-def _comparison_context(assignment):
-    """The report and its charts, or None with the waiting context when someone is still answering.
-
-    Either way the context carries the administration's safety alerts, first and for the counselor only.
-    """
-    responses = comparison.responses_by_position(assignment)
-    if not comparison.both_finished(responses):
-        return None, {
-            "assignment": assignment,
-            "couple": assignment.couple,
-            "waiting": comparison.still_answering(responses),
-            "safety": comparison.safety_of(responses),
-        }
-    report = comparison.report_of(assignment, responses)
-    names = {"A": report.a.partner.name, "B": report.b.partner.name}
-    return report, {
-        "answered_in": comparison.answered_in(assignment, responses),
-        "assignment": assignment,
-        "couple": assignment.couple,
-        "report": report,
-        "safety": report.safety,
-        "names": names,
-        "bars": charts.comparison_bars(report, names),
-        "explain": comparison.EXPLAIN,
-        "for_session": talk.for_session(responses),
-    }
-
-
 def _open_alerts(request: StaffRequest, couple):
     """The couple's safety alerts the counselor has not acknowledged yet (any administration)."""
     return SafetyAlert.objects.for_counselor(request.user).unacknowledged().filter(response__assignment__couple=couple)
@@ -176,7 +146,7 @@ def _open_alerts(request: StaffRequest, couple):
 def comparison_view(request: StaffRequest, pk, assignment_pk):
     """Both partners side by side for one administration, down to each statement."""
     assignment = _own_assignment(request, assignment_pk, couple_pk=pk)
-    report, context = _comparison_context(assignment)
+    report, context = comparison.page_context(assignment)
     comparison.mark_safety_seen(context["safety"])
     if report is None:
         audit(request, "comparison.view", assignment, ready=False)
@@ -198,32 +168,18 @@ def comparison_view(request: StaffRequest, pk, assignment_pk):
     return _page_or_part(request, "clients/comparison.html", "items", context)
 
 
-def report_document(request: StaffRequest, assignment):
-    """The comparison report laid out on A4 pages (a WeasyPrint document), or None before both
-    finished. Drawn from the comparison's template with the print stylesheet; its pages carry
-    "Page X of Y" and the practice's footer (static/css/site.css, ``@page``)."""
-    import weasyprint  # imported when a PDF is asked for: it is slow to load
-
-    report, context = _comparison_context(assignment)
-    if report is None:
-        return None
-    context.update({"base_template": "clients/pdf_base.html", "pdf": True, "groups": report.grouped()})
-    html = render_to_string("clients/comparison.html", context, request=request)
-    stylesheet = weasyprint.CSS(filename=finders.find("css/site.css"))
-    return weasyprint.HTML(string=html, base_url=request.build_absolute_uri("/")).render(stylesheets=[stylesheet])
-
-
 @member_required
 def comparison_pdf(request: StaffRequest, pk, assignment_pk):
-    """The comparison report as a PDF, drawn from the same template with the print stylesheet."""
+    """The comparison report as a PDF, drawn from the same template with the print stylesheet:
+    the file a worker laid out when both finished, or a new one when the page changed since
+    (assessments/pdf.py)."""
     assignment = _own_assignment(request, assignment_pk, couple_pk=pk)
-    document = report_document(request, assignment)
-    if document is None:
-        return render(request, "clients/comparison_waiting.html", _comparison_context(assignment)[1])
-    pdf = document.write_pdf()
+    content = pdf.file_of(assignment)
+    if content is None:
+        return render(request, "clients/comparison_waiting.html", comparison.page_context(assignment)[1])
     audit(request, "comparison.pdf", assignment)
     name = f"comparison-{slugify(assignment.couple.label) or 'couple'}-{assignment.assigned_at:%Y-%m-%d}.pdf"
-    response = HttpResponse(pdf, content_type="application/pdf")
+    response = HttpResponse(content, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 

@@ -5,13 +5,11 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from assessments import comparison, translations
+from assessments import comparison, pdf, translations
 from assessments.models import InstrumentTranslation, Response
-from assessments.views import counselor as views_counselor
 from clients.models import Partner
 from tests.assessments.answering_helpers import all_codes, answer_everything, save, section_codes, start
 from tests.clients.factories import visible_text
@@ -207,9 +205,7 @@ def test_partners_in_two_languages_score_and_compare_as_if_both_had_answered_in_
 
 def test_the_pdf_says_which_partner_answered_in_a_translation_not_yet_validated(world):
     mixed = finished_couple(world, world.couple, ("es", "en"))
-    request = RequestFactory().get("/")
-    request.user, request.practice = world.owner, world.practice
-    document = views_counselor.report_document(request, mixed)
+    document = pdf.document(pdf.report_html(mixed), world.practice)
     words = " ".join(b.text for page in document.pages for b in page._page_box.descendants() if hasattr(b, "text"))
     words = re.sub(r"\s+", " ", words)
     assert "Taylor answered in Spanish (translated, not yet validated)" in words

@@ -64,7 +64,8 @@ def test_the_hour_that_ends_after_midnight_is_said_with_its_day(world):
     taylor = response_of(assignment, "A")
     words = reminders.remind_refusal(taylor, None, late + timedelta(minutes=5), last_message_at=late)
     assert words.endswith("You can remind Taylor from Wed 11 Mar, 00:30."), words
-    earlier = reminders.remind_refusal(taylor, None, late - timedelta(hours=3), last_message_at=late - timedelta(hours=3))
+    evening = late - timedelta(hours=3)
+    earlier = reminders.remind_refusal(taylor, None, evening, last_message_at=evening)
     assert earlier.endswith("You can remind Taylor from 21:30."), earlier
 
 

@@ -2,12 +2,12 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from assessments.models import Assignment, SafetyAlert
-from assessments.views import counselor
+from assessments import pdf
+from assessments.models import Assignment, ComparisonReport, SafetyAlert
+from practice import outbox
 from practice.models import AuditEvent
 from tests.clients.factories import answer, bulk_caseload, finished_assignment, visible_text
 from tests.conftest import client_for, deliver, make_assignment, make_couple
@@ -302,12 +302,38 @@ def page_texts(document):
     return [" ".join(b.text for b in page._page_box.descendants() if hasattr(b, "text")) for page in document.pages]
 
 
+def test_a_worker_lays_the_pdf_out_when_both_finish_and_the_download_sends_that_file(world, finished):
+    # The completing submit queued the report; storing it queues the PDF, laid out by a worker.
+    outbox.run_now(kind="comparison_report", now=timezone.now() + timedelta(hours=2))  # submitted an hour on
+    assert not ComparisonReport.objects.get(assignment=finished).pdf
+    outbox.run_now(kind="comparison_pdf")
+    stored = ComparisonReport.objects.get(assignment=finished)
+    assert bytes(stored.pdf).startswith(b"%PDF") and stored.pdf_made_at is not None
+    # The download is that file, not a new layout: a marker put in its place comes back as it is.
+    ComparisonReport.objects.filter(assignment=finished).update(pdf=b"%PDF-1.7 the stored file")
+    reply = client_for(world.owner).get(pdf_url(finished))
+    assert reply.status_code == 200 and reply.content == b"%PDF-1.7 the stored file"
+    assert AuditEvent.objects.filter(action="comparison.pdf", object_id=str(finished.pk)).count() == 1
+
+
+def test_a_pdf_that_no_longer_matches_the_page_is_never_sent_and_the_new_one_is_kept(world, finished):
+    outbox.run_now(kind="comparison_report", now=timezone.now() + timedelta(hours=2))  # submitted an hour on
+    outbox.run_now(kind="comparison_pdf")
+    ComparisonReport.objects.filter(assignment=finished).update(pdf=b"%PDF-1.7 the stored file")
+    # A partner's name changed since: the stored file shows the old one, so a new file is laid out.
+    world.couple.partners.filter(position="A").update(display_name="Tay")
+    reply = client_for(world.owner).get(pdf_url(finished))
+    assert reply.status_code == 200 and reply.content.startswith(b"%PDF") and b"stored file" not in reply.content
+    assert "Tay (upper bar)" in page_texts(pdf.document(pdf.report_html(finished), world.practice))[0]
+    # ... and kept: the next download is the file this one laid out.
+    assert bytes(ComparisonReport.objects.get(assignment=finished).pdf) == reply.content
+    assert client_for(world.owner).get(pdf_url(finished)).content == reply.content
+
+
 def test_the_pdf_starts_its_charts_on_page_one_and_numbers_every_page_with_a_discreet_footer(world, finished):
     response = client_for(world.owner).get(pdf_url(finished))
     assert response.status_code == 200 and response.content.startswith(b"%PDF")
-    request = RequestFactory().get(pdf_url(finished))
-    request.user, request.practice = world.owner, world.practice
-    pages = page_texts(counselor.report_document(request, finished))
+    pages = page_texts(pdf.document(pdf.report_html(finished), world.practice))
     assert 2 <= len(pages) <= 8
     # Page 1 is not a title page: the scores and their chart begin there, both partners in the legend.
     assert "Scores side by side" in pages[0] and "Connection Index" in pages[0]

@@ -6,6 +6,7 @@ When no Chromium is installed the browser tests are skipped with a message sayin
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,22 @@ def shot(page, name):
     if os.environ.get("SCREENSHOTS") == "1":
         README_SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(README_SHOTS / f"{name}.png"), full_page=False)
+
+
+def pdf_shot(path, name):
+    """With SCREENSHOTS=1, page 1 of a downloaded PDF as docs/img/<name>.png for the README.
+
+    Drawn by pdftoppm (Debian's poppler-utils), which only `make screenshots` needs; without it the
+    image is left as it was and the run says so."""
+    if os.environ.get("SCREENSHOTS") != "1":
+        return
+    pdftoppm = shutil.which("pdftoppm")
+    if pdftoppm is None:
+        print(f"pdftoppm not found (apt-get install poppler-utils): docs/img/{name}.png not refreshed")
+        return
+    README_SHOTS.mkdir(parents=True, exist_ok=True)
+    command = [pdftoppm, "-png", "-r", "70", "-f", "1", "-l", "1", "-singlefile", str(path), str(README_SHOTS / name)]
+    subprocess.run(command, check=True, timeout=60)  # noqa: S603 - a fixed tool on a file of the test's
 
 
 def assert_accessible(page, where):

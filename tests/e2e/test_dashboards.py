@@ -5,7 +5,7 @@ import os
 import pytest
 from django.core.management import call_command
 
-from tests.e2e.conftest import assert_accessible, shot
+from tests.e2e.conftest import assert_accessible, pdf_shot, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -61,6 +61,7 @@ def test_demo_counselor_filters_compares_downloads_and_sees_the_trend(server, de
     path = download.value.path()
     with open(path, "rb") as pdf:
         assert pdf.read(4) == b"%PDF"
+    pdf_shot(path, "comparison-pdf")
     page.close()
 
 

@@ -9,7 +9,17 @@ import pytest
 from connection_practice.bench import TARGETS
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ("floor", "caseload_5", "caseload_500", "couple", "comparison", "comparison_pdf", "save_answer", "submit")
+PAGES = (
+    "floor",
+    "caseload_5",
+    "caseload_500",
+    "couple",
+    "comparison",
+    "comparison_pdf",
+    "comparison_pdf_layout",
+    "save_answer",
+    "submit",
+)
 
 
 def test_every_bench_target_is_in_the_documented_targets_table():

@@ -22,7 +22,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
@@ -31,7 +31,7 @@ from practice import outbox
 from practice.models import Job
 
 from . import emails
-from .models import Assignment, Reminder, Response
+from .models import Assignment, Reminder, Response, ResponseLink, link_token
 
 log = logging.getLogger(__name__)
 
@@ -246,12 +246,15 @@ def deliver(reminder_id, *, attempts=1, now=None):
     it; the Message-ID is fixed, so the rare second copy (docs/background-work.md) folds into the first.
     """
     now = now or timezone.now()
-    reminder = _with_world(Reminder.objects.filter(pk=reminder_id)).first()
+    # The reminder, its world and its response's live link (Response.live_token) in one query.
+    live = ResponseLink.objects.filter(response=OuterRef("response"), revoked_at__isnull=True).order_by("pk")
+    reminders = _with_world(Reminder.objects.filter(pk=reminder_id))
+    reminder = reminders.annotate(live_nonce=Subquery(live.values("nonce")[:1])).first()
     if reminder is None or reminder.status != Reminder.Status.CLAIMED:
         return "gone"  # deleted with its couple, skipped meanwhile, or sent by an earlier take
     mine = Reminder.objects.filter(pk=reminder.pk, status=Reminder.Status.CLAIMED)
     reason = why_not(reminder, now)
-    token = None if reason else reminder.response.live_token()
+    token = None if reason or reminder.live_nonce is None else link_token(reminder.live_nonce)
     if reason is None and token is None:
         reason = "the link was withdrawn"
     if reason:

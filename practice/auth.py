@@ -1,4 +1,5 @@
 from django.contrib.auth.backends import ModelBackend
+from django.db.models import QuerySet
 
 from .models import User
 
@@ -19,7 +20,7 @@ def annotate_user(name):
     return register
 
 
-_annotated = {}
+_annotated: dict[tuple, QuerySet] = {}
 
 
 def _users():

@@ -39,7 +39,9 @@ def comparison_report(job, now):
     assignment = job.payload["assignment"]
     if comparison.store_report(assignment):
         # A job of its own: a PDF takes a second or more, and its failure must not undo the report.
-        outbox.enqueue("comparison_pdf", f"comparison_pdf:{assignment}", payload={"assignment": assignment})
+        outbox.enqueue(
+            "comparison_pdf", f"comparison_pdf:{assignment}", payload={"assignment": assignment}, practice=job.practice
+        )
 
 
 @outbox.handler("comparison_pdf", max_attempts=3)

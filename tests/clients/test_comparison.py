@@ -8,7 +8,7 @@ from django.utils import timezone
 from assessments import pdf
 from assessments.models import Assignment, ComparisonReport, SafetyAlert
 from practice import outbox
-from practice.models import AuditEvent
+from practice.models import AuditEvent, Job
 from tests.clients.factories import answer, bulk_caseload, finished_assignment, visible_text
 from tests.conftest import client_for, deliver, make_assignment, make_couple
 
@@ -306,6 +306,7 @@ def test_a_worker_lays_the_pdf_out_when_both_finish_and_the_download_sends_that_
     # The completing submit queued the report; storing it queues the PDF, laid out by a worker.
     outbox.run_now(kind="comparison_report", now=timezone.now() + timedelta(hours=2))  # submitted an hour on
     assert not ComparisonReport.objects.get(assignment=finished).pdf
+    assert Job.objects.get(kind="comparison_pdf").practice == world.practice  # an admin sees it if it fails
     outbox.run_now(kind="comparison_pdf")
     stored = ComparisonReport.objects.get(assignment=finished)
     assert bytes(stored.pdf).startswith(b"%PDF") and stored.pdf_made_at is not None

@@ -76,6 +76,10 @@ def test_a_partner_submits_once_and_sees_their_own_results_in_plain_words(partne
     assert text.count("Partly good, partly worth working on.") <= 1
     assert "What happens next" in text
     assert "Bands describe where a score falls" in text
+    # Nothing is left to finish: the button that ends the visit says so.
+    assert "Close" in text and "Finish for now" not in text
+    other = start(partner.tokens["B"])  # still answering: there is something to finish
+    assert "Finish for now" in page_text(other.get(reverse("assessments:section", args=[other.response_id, 1])))
 
 
 def test_after_submitting_the_answers_are_read_only(partner):

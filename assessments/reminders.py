@@ -249,7 +249,9 @@ def deliver(reminder_id, *, attempts=1, now=None):
     # The reminder, its world and its response's live link (Response.live_token) in one query.
     live = ResponseLink.objects.filter(response=OuterRef("response"), revoked_at__isnull=True).order_by("pk")
     reminders = _with_world(Reminder.objects.filter(pk=reminder_id))
-    reminder = reminders.annotate(live_nonce=Subquery(live.values("nonce")[:1])).first()
+    # Unordered, unlimited (not .first()): an ORDER BY ... LIMIT doubles the planning of this
+    # seven-table join, and planning is most of the query's cost (docs/performance.md).
+    reminder = next(iter(reminders.annotate(live_nonce=Subquery(live.values("nonce")[:1])).order_by()), None)
     if reminder is None or reminder.status != Reminder.Status.CLAIMED:
         return "gone"  # deleted with its couple, skipped meanwhile, or sent by an earlier take
     mine = Reminder.objects.filter(pk=reminder.pk, status=Reminder.Status.CLAIMED)

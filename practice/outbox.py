@@ -321,18 +321,38 @@ def _fail(job, row, words, now):
     return True
 
 
-def run_one(job_id, *, now=None):
+def _take(job_id, started):
+    """queued -> running, one try more, in one statement; the row's tries after it, or None (not queued).
+
+    UPDATE ... RETURNING (PostgreSQL, SQLite 3.35+): the take and the read of what it counted are
+    one round trip, where the ORM's update() would need a SELECT after it.
+    """
+    table = connection.ops.quote_name(Job._meta.db_table)
+    sql = (
+        f"UPDATE {table} SET status = %s, claimed_at = %s, attempts = attempts + 1"  # noqa: S608 - names, not input
+        " WHERE id = %s AND status = %s RETURNING attempts"
+    )
+    params = [Job.Status.RUNNING, connection.ops.adapt_datetimefield_value(started), job_id, Job.Status.QUEUED]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def run_one(job_id, *, now=None, job=None):
     """Take one handed-out job and do it. Returns what happened: done, later, retry, failed or taken.
 
-    ``now`` is the clock the handler sees (tests move it); leases always use the real clock.
+    ``now`` is the clock the handler sees (tests move it); leases always use the real clock. ``job``
+    is the row as read before the take (``run()`` reads a batch's rows at once): its kind and
+    payload never change once written; its state and tries are taken from the take itself.
     """
     started = timezone.now()
-    taken = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
-        status=Job.Status.RUNNING, claimed_at=started, attempts=F("attempts") + 1
-    )
-    if not taken:
+    attempts = _take(job_id, started)
+    if attempts is None:
         return "taken"  # another worker has it, or it is finished
-    job = Job.objects.get(pk=job_id)
+    if job is None:
+        job = Job.objects.get(pk=job_id)
+    job.status, job.claimed_at, job.attempts = Job.Status.RUNNING, started, attempts
     mine = Job.objects.filter(pk=job_id, status=Job.Status.RUNNING, claimed_at=started)
     kind = _kinds.get(job.kind)
     if kind is None:
@@ -402,10 +422,11 @@ def run(job_ids, *, now=None):
     A success on a channel (the mail server answered) brings that channel's backed-off rows forward.
     """
     outcomes = {}
-    kinds_run = dict(Job.objects.filter(pk__in=job_ids).values_list("pk", "kind"))
+    jobs = Job.objects.in_bulk(job_ids)  # one read for the batch; each take re-checks its own row
     with mail.batch():
         for job_id in job_ids:
-            outcomes[job_id] = run_one(job_id, now=now)
+            outcomes[job_id] = run_one(job_id, now=now, job=jobs.get(job_id))
+    kinds_run = {pk: job.kind for pk, job in jobs.items()}
     worked = {_kinds[kinds_run[i]].channel for i, o in outcomes.items() if o == "done" and kinds_run.get(i) in _kinds}
     for channel in worked - {""}:
         bring_forward(channel)

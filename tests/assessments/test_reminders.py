@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from assessments import comparison, reminders
@@ -205,6 +207,27 @@ def test_a_reminder_e_mail_has_text_and_html_practice_due_date_link_and_unsubscr
     assert "Jordan" not in message.body  # nothing about the other partner
     assert send_now(invitation).status == Reminder.Status.SENT
     assert "/stop-reminders/" in mail.outbox[1].body and "has sent you a short questionnaire" in mail.outbox[1].body
+
+
+def test_a_batch_of_reminders_costs_a_fixed_few_statements_a_message(world):
+    """A worker's batch: one read of its rows, then per message the take, the re-read of the
+    reminder with its world and live link, and the two rows marked (PostgreSQL commits the two
+    with the send; SQLite in two commits). Pinned: a query more a message is a sixth of the sends."""
+    invitations = []
+    for n in range(3):
+        couple = make_couple(world.owner, f"Couple {n}", (f"A{n}", f"a{n}@example.com"), (f"B{n}", f"b{n}@example.com"))
+        assignment, _ = make_assignment(couple)
+        invitations += list(rows(assignment, kind=Reminder.Kind.INVITATION))
+    jobs = [r.job_id for r in invitations]
+    Job.objects.filter(pk__in=jobs).update(status=Job.Status.QUEUED)
+    with CaptureQueriesContext(connection) as queries:
+        outcomes = outbox.run(jobs)
+    # Not counted: the savepoints that stand for each message's BEGIN and COMMIT inside the test's transaction.
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) <= 1 + 4 * len(jobs) + 1, statements  # + the mail channel's waiting rows brought forward
+    assert set(outcomes.values()) == {"done"} and len(mail.outbox) == len(jobs)
+    assert {r.attempts for r in Reminder.objects.filter(pk__in=[r.pk for r in invitations])} == {1}
+    assert {m.to[0] for m in mail.outbox} == {r.response.partner.email for r in invitations}
 
 
 def test_the_same_reminder_delivered_twice_goes_out_once(world):

@@ -327,10 +327,12 @@ def _take(job_id, started):
     UPDATE ... RETURNING (PostgreSQL, SQLite 3.35+): the take and the read of what it counted are
     one round trip, where the ORM's update() would need a SELECT after it.
     """
-    table = connection.ops.quote_name(Job._meta.db_table)
+    q = connection.ops.quote_name
+    status, claimed_at, attempts = (q(Job._meta.get_field(f).column) for f in ("status", "claimed_at", "attempts"))
+    # Table and column names from the model, never input.
     sql = (
-        f"UPDATE {table} SET status = %s, claimed_at = %s, attempts = attempts + 1"  # noqa: S608 - names, not input
-        " WHERE id = %s AND status = %s RETURNING attempts"
+        f"UPDATE {q(Job._meta.db_table)} SET {status} = %s, {claimed_at} = %s, {attempts} = {attempts} + 1"  # noqa: S608
+        f" WHERE {q(Job._meta.pk.column)} = %s AND {status} = %s RETURNING {attempts}"
     )
     params = [Job.Status.RUNNING, connection.ops.adapt_datetimefield_value(started), job_id, Job.Status.QUEUED]
     with connection.cursor() as cursor:
@@ -426,8 +428,8 @@ def run(job_ids, *, now=None):
     with mail.batch():
         for job_id in job_ids:
             outcomes[job_id] = run_one(job_id, now=now, job=jobs.get(job_id))
-    kinds_run = {pk: job.kind for pk, job in jobs.items()}
-    worked = {_kinds[kinds_run[i]].channel for i, o in outcomes.items() if o == "done" and kinds_run.get(i) in _kinds}
+    done = [jobs[i].kind for i, outcome in outcomes.items() if outcome == "done" and i in jobs]
+    worked = {_kinds[kind].channel for kind in done if kind in _kinds}
     for channel in worked - {""}:
         bring_forward(channel)
     return outcomes

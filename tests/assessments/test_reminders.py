@@ -212,7 +212,7 @@ def test_a_reminder_e_mail_has_text_and_html_practice_due_date_link_and_unsubscr
 def test_a_batch_of_reminders_costs_a_fixed_few_statements_a_message(world):
     """A worker's batch: one read of its rows, then per message the take, the re-read of the
     reminder with its world and live link, and the two rows marked (PostgreSQL commits the two
-    with the send; SQLite in two commits). Pinned: a query more a message is a sixth of the sends."""
+    with the send; SQLite in two commits). Pinned: one statement more a message is a quarter more round trips."""
     invitations = []
     for n in range(3):
         couple = make_couple(world.owner, f"Couple {n}", (f"A{n}", f"a{n}@example.com"), (f"B{n}", f"b{n}@example.com"))

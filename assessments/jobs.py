@@ -28,9 +28,10 @@ from . import comparison, digest, emails, export_jobs, pdf, plans, reminders
 from .models import Response, SafetyAlert
 
 
-@outbox.handler("partner_email", channel="mail", on_failure=reminders.failed)
+# atomic=False: the reminder's one write after the send goes with the job's "done" (outbox.finish).
+@outbox.handler("partner_email", channel="mail", on_failure=reminders.failed, atomic=False)
 def partner_email(job, now):
-    reminders.deliver(job.payload["reminder"], attempts=job.attempts, now=now)
+    reminders.deliver(job.payload["reminder"], attempts=job.attempts, now=now, job=job)
 
 
 @outbox.handler("comparison_report")

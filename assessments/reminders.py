@@ -27,7 +27,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clients.models import Couple, Partner
-from practice import outbox
+from practice import outbox, prepared
 from practice.models import Job
 
 from . import emails
@@ -238,20 +238,29 @@ def sweep(*, now=None, limit=500):
 # --- Sending one reminder (the ``partner_email`` outbox job) ------------------------------
 
 
-def deliver(reminder_id, *, attempts=1, now=None):
+def _deliverable(reminder):
+    """The reminder, its world and its response's live link (Response.live_token) in one query."""
+    live = ResponseLink.objects.filter(response=OuterRef("response"), revoked_at__isnull=True).order_by("pk")
+    reminders = _with_world(Reminder.objects.filter(pk=reminder))
+    # Unordered, unlimited (not .first()): an ORDER BY ... LIMIT doubles the planning of this
+    # seven-table join (docs/performance.md).
+    return reminders.annotate(live_nonce=Subquery(live.values("nonce")[:1])).order_by()
+
+
+# Run for every message a worker sends: compiled once per process, planned once per connection.
+_DELIVERABLE = prepared.Query(_deliverable, "reminder")
+
+
+def deliver(reminder_id, *, attempts=1, now=None, job=None):
     """Send one queued reminder, re-checking everything first. Returns sent, skipped or gone.
 
     Mail errors propagate to the outbox, which retries or gives up (and then calls ``failed``);
     quiet hours raise ``outbox.Later``. A reminder is marked sent right after the mail server takes
-    it; the Message-ID is fixed, so the rare second copy (docs/background-work.md) folds into the first.
+    it (with the outbox ``job``'s "done", in one statement, when there is one); the Message-ID is
+    fixed, so the rare second copy (docs/background-work.md) folds into the first.
     """
     now = now or timezone.now()
-    # The reminder, its world and its response's live link (Response.live_token) in one query.
-    live = ResponseLink.objects.filter(response=OuterRef("response"), revoked_at__isnull=True).order_by("pk")
-    reminders = _with_world(Reminder.objects.filter(pk=reminder_id))
-    # Unordered, unlimited (not .first()): an ORDER BY ... LIMIT doubles the planning of this
-    # seven-table join, and planning is most of the query's cost (docs/performance.md).
-    reminder = next(iter(reminders.annotate(live_nonce=Subquery(live.values("nonce")[:1])).order_by()), None)
+    reminder = _DELIVERABLE.first(reminder=reminder_id)
     if reminder is None or reminder.status != Reminder.Status.CLAIMED:
         return "gone"  # deleted with its couple, skipped meanwhile, or sent by an earlier take
     mine = Reminder.objects.filter(pk=reminder.pk, status=Reminder.Status.CLAIMED)
@@ -266,7 +275,11 @@ def deliver(reminder_id, *, attempts=1, now=None):
     if in_quiet_hours(practice, now):
         raise outbox.Later(next_send_time(practice, now), "quiet hours")
     emails.send_partner_reminder(reminder, token, unsubscribe_url(reminder.response.partner))
-    mine.update(status=Reminder.Status.SENT, sent_at=timezone.now(), last_error="", attempts=attempts)
+    sent = {"status": Reminder.Status.SENT, "sent_at": timezone.now(), "last_error": "", "attempts": attempts}
+    if job is None:
+        mine.update(**sent)
+    else:
+        outbox.finish(job, mine, **sent)
     return "sent"
 
 

@@ -153,6 +153,9 @@ else:
             },
         }
     }
+# The worker's per-message statements are prepared on PostgreSQL (practice/prepared.py); off behind a
+# pooler that moves statements between sessions (PgBouncer in transaction mode before 1.21).
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_url("REDIS_URL", ("redis", "rediss"))

@@ -45,9 +45,10 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F, Max, Min
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
-from . import mail
+from . import mail, prepared
 from .models import Job
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class Kind:
     max_attempts: int
     channel: str
     on_failure: Callable[[Job, str], None] | None
+    atomic: bool = True
 
     @property
     def lease(self):
@@ -106,12 +108,13 @@ def mail_lease():
 _kinds: dict[str, Kind] = {}
 
 
-def handler(name, *, lease=None, max_attempts=15, channel="", on_failure=None):
+def handler(name, *, lease=None, max_attempts=15, channel="", on_failure=None, atomic=True):
     """Register ``fn(job, now)``, the function that does one kind of job; it re-checks the world first.
 
     ``channel`` groups kinds that fail together ("mail": they share the mail server, and their lease
     follows EMAIL_TIMEOUT); ``lease`` is how long a worker may hold a row before it counts as dead;
-    ``on_failure(job, words)`` is told when a job fails for good.
+    ``on_failure(job, words)`` is told when a job fails for good. ``atomic=False``: a mail kind whose
+    one write after the send goes through ``finish()`` needs no transaction around the handler.
     """
 
     def register(fn):
@@ -121,7 +124,7 @@ def handler(name, *, lease=None, max_attempts=15, channel="", on_failure=None):
             lease_for = mail_lease
         else:
             lease_for = lambda: timedelta(minutes=10)  # noqa: E731
-        _kinds[name] = Kind(name, fn, lease_for, max_attempts, channel, on_failure)
+        _kinds[name] = Kind(name, fn, lease_for, max_attempts, channel, on_failure, atomic)
         return fn
 
     return register
@@ -335,10 +338,67 @@ def _take(job_id, started):
         f" WHERE {q(Job._meta.pk.column)} = %s AND {status} = %s RETURNING {attempts}"
     )
     params = [Job.Status.RUNNING, connection.ops.adapt_datetimefield_value(started), job_id, Job.Status.QUEUED]
-    with connection.cursor() as cursor:
+    with prepared.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return None if row is None else row[0]
+
+
+def finish(job, rows, **values):
+    """Write ``rows.update(**values)`` together with this job's "done", once the handler returns.
+
+    For a handler's last write after a send (the reminder marked sent): on PostgreSQL it is one
+    statement with the job's own (a data-modifying WITH), atomic without a transaction around the
+    send; elsewhere two, in one short transaction. Not written if the handler raises; written even
+    when the job is no longer this worker's (its lease ran out meanwhile): the send has happened.
+    """
+    job._finish = (rows, values)
+
+
+def _update_sql(rows, values):
+    """The SQL and parameters of ``rows.update(**values)``, without running it."""
+    query = rows.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    if query.related_updates:
+        raise ValueError("finish() updates one table")
+    compiler = query.get_compiler(rows.db)
+    compiler.pre_sql_setup()
+    return compiler.as_sql()
+
+
+def _done(job, started):
+    """running -> done for this worker's take, with the handler's ``finish()`` write if it asked for one."""
+    q = connection.ops.quote_name
+    status, finished_at, last_error, claimed_at = (
+        q(Job._meta.get_field(f).column) for f in ("status", "finished_at", "last_error", "claimed_at")
+    )
+    # Table and column names from the model, never input.
+    sql = (
+        f"UPDATE {q(Job._meta.db_table)} SET {status} = %s, {finished_at} = %s, {last_error} = ''"  # noqa: S608
+        f" WHERE {q(Job._meta.pk.column)} = %s AND {status} = %s AND {claimed_at} = %s"
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [Job.Status.DONE, adapt(timezone.now()), job.pk, Job.Status.RUNNING, adapt(started)]
+    extra = getattr(job, "_finish", None)
+    if extra is None:
+        with prepared.cursor() as cursor:
+            cursor.execute(sql, params)
+        return
+    rows, values = extra
+    if connection.vendor == "postgresql":
+        extra_sql, extra_params = _update_sql(rows, values)
+        with prepared.cursor() as cursor:
+            cursor.execute(f"WITH finish AS ({extra_sql}) {sql}", [*extra_params, *params])
+        return
+    with transaction.atomic():  # SQLite: WITH holds no UPDATE there
+        rows.update(**values)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+
+def _mine(job_id, started):
+    """The row as this worker took it (a take that lost its lease changes nothing)."""
+    return Job.objects.filter(pk=job_id, status=Job.Status.RUNNING, claimed_at=started)
 
 
 def run_one(job_id, *, now=None, job=None):
@@ -355,10 +415,9 @@ def run_one(job_id, *, now=None, job=None):
     if job is None:
         job = Job.objects.get(pk=job_id)
     job.status, job.claimed_at, job.attempts = Job.Status.RUNNING, started, attempts
-    mine = Job.objects.filter(pk=job_id, status=Job.Status.RUNNING, claimed_at=started)
     kind = _kinds.get(job.kind)
     if kind is None:
-        _fail(job, mine, f"nothing knows how to do a {job.kind!r} job", started)
+        _fail(job, _mine(job_id, started), f"nothing knows how to do a {job.kind!r} job", started)
         return "failed"
     # A mail job's own writes (the reminder marked sent, the alert marked notified) commit with
     # the job's "done": one commit after the send instead of two, and the same window as before
@@ -366,15 +425,18 @@ def run_one(job_id, *, now=None, job=None):
     # same Message-ID again, which folds into the first). Other kinds write progress as they go.
     # Not on SQLite: its one write lock is the whole database's, and holding it across an SMTP
     # conversation would stall every autosave of the site (and the other worker process) meanwhile.
-    together = kind.channel == "mail" and connection.vendor != "sqlite"
+    # A kind whose last write goes through finish() needs no transaction: that write and the "done"
+    # are one statement after the send.
+    together = kind.channel == "mail" and kind.atomic and connection.vendor != "sqlite"
+    job._finish = None
     try:
         with transaction.atomic() if together else contextlib.nullcontext():
             kind.run(job, now or started)
             if together:
-                mine.update(status=Job.Status.DONE, finished_at=timezone.now(), last_error="")
+                _done(job, started)
     except Later as later:
         # Waiting for a better moment is not an attempt.
-        mine.update(status=Job.Status.PENDING, claim="", due_at=later.at, attempts=F("attempts") - 1)
+        _mine(job_id, started).update(status=Job.Status.PENDING, claim="", due_at=later.at, attempts=F("attempts") - 1)
         return "later"
     except Exception as exc:  # every failure is recorded; none stops the worker
         permanent, words = classify(exc)
@@ -383,9 +445,9 @@ def run_one(job_id, *, now=None, job=None):
         if permanent or job.attempts >= kind.max_attempts:
             if not permanent:
                 words = f"{words} (gave up after {job.attempts} tries)"
-            _fail(job, mine, words, now)
+            _fail(job, _mine(job_id, started), words, now)
             return "failed"
-        mine.update(
+        _mine(job_id, started).update(
             status=Job.Status.PENDING,
             claim="",
             due_at=now + timedelta(seconds=backoff(job.attempts)),
@@ -393,7 +455,7 @@ def run_one(job_id, *, now=None, job=None):
         )
         return "retry"
     if not together:
-        mine.update(status=Job.Status.DONE, finished_at=timezone.now(), last_error="")
+        _done(job, started)
     return "done"
 
 

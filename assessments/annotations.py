@@ -2,7 +2,7 @@
 (practice/auth.py), and the names of couples, administrations and responses in the audit log
 (practice/models.py, AUDIT_TARGETS)."""
 
-from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import dateformat
@@ -30,19 +30,31 @@ def open_alerts():
 
 @annotate_user("inbox_waiting")
 def inbox_waiting():
-    """How many other inbox items wait for the person (assessments/inbox.py), beside the open alerts."""
-    total = None
-    for condition in inbox.conditions().values():
-        waiting = (
-            Assignment.objects.filter(condition, couple__counselor=OuterRef("pk"), couple__status=Couple.Status.ACTIVE)
-            .order_by()
-            .values("couple__counselor")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
-        count = Coalesce(Subquery(waiting, output_field=IntegerField()), 0)
-        total = count if total is None else total + count
-    return total
+    """How many other inbox items wait for the person (assessments/inbox.py), beside the open alerts.
+
+    Counted couple by couple (the person's active couples, then each one's administrations by its
+    index), not by joining every administration to the person's couples: the planner cannot know
+    how many couples the person has when it plans this once for everyone, and the join it chose
+    read every administration of the database on every page (5 to 8 ms at 10,000 couples, for a
+    counselor with five couples as much as for one with five hundred).
+    """
+    counts = [Count("pk", filter=condition) for condition in inbox.conditions().values()]
+    per_couple = (
+        Assignment.objects.filter(couple=OuterRef("pk"))
+        .order_by()
+        .values("couple")
+        .annotate(n=sum(counts[1:], counts[0]))
+        .values("n")
+    )
+    couples = (
+        Couple.objects.filter(counselor=OuterRef("pk"), status=Couple.Status.ACTIVE)
+        .order_by()
+        .annotate(waiting=Subquery(per_couple, output_field=IntegerField()))
+        .values("counselor")
+        .annotate(total=Sum("waiting"))
+        .values("total")
+    )
+    return Coalesce(Subquery(couples, output_field=IntegerField()), 0)
 
 
 # --- The audit log's names ----------------------------------------------------------------------

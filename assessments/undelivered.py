@@ -18,7 +18,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from clients.models import Couple
-from practice import outbox
+from practice import outbox, prepared
 from practice.models import Job
 
 from .models import Assignment, Reminder, SafetyAlert
@@ -106,12 +106,20 @@ def _about(couples):
     )
 
 
-def for_couple(couple):
-    """Every mail of the couple that failed, and every non-reminder mail still being retried."""
+def _couple_jobs(couple, practice):
     failed = Q(status=Job.Status.FAILED)
     retrying = Q(status__in=[Job.Status.PENDING, Job.Status.QUEUED], attempts__gt=0) & ~Q(last_error="")
-    jobs = _about(Couple.objects.filter(pk=couple.pk)).filter(failed | (retrying & ~Q(kind="partner_email")))
-    return describe(jobs.filter(practice=couple.practice_id))
+    jobs = _about(Couple.objects.filter(pk=couple)).filter(failed | (retrying & ~Q(kind="partner_email")))
+    return jobs.filter(practice=practice)
+
+
+# Asked on every view of a couple's page: compiled once per process, not per view (practice/prepared.py).
+_COUPLE_JOBS = prepared.Query(_couple_jobs, "couple", "practice")
+
+
+def for_couple(couple):
+    """Every mail of the couple that failed, and every non-reminder mail still being retried."""
+    return describe(_COUPLE_JOBS.all(couple=couple.pk, practice=couple.practice_id))
 
 
 def for_counselor(user, practice, *, now=None):

@@ -15,6 +15,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import get_language_info
 
+from practice import prepared
+
 from . import charts, loader, scoring, talk, translations
 from .models import Answer, Assignment, ComparisonReport, Item, Response, ResponseLink, SafetyAlert
 from .scores import answers_of
@@ -513,6 +515,35 @@ def page_context(assignment):
 # --- The couple page: every administration, trends and reliable change ----------------------
 
 
+def _item_count():
+    return Item.objects.filter(instrument=OuterRef("instrument")).values("instrument").annotate(n=Count("pk"))
+
+
+def _responses():
+    live_link = ResponseLink.objects.filter(response=OuterRef("pk"), revoked_at__isnull=True)
+    # Counted in a subquery, not by joining the answers and grouping: the join made the planner
+    # expect hundreds of rows and check the live link by hashing every link of the practice
+    # (a sequential scan of 60,000 links, 27 ms at the large bench scale) instead of six index probes.
+    answered = Answer.objects.filter(response=OuterRef("pk")).order_by().values("response").annotate(n=Count("pk"))
+    return (
+        Response.objects.select_related("partner", "score", "safety_alert")
+        .annotate(answered=Coalesce(Subquery(answered.values("n")), 0), link_open=Exists(live_link))
+        .order_by("partner__position")
+    )
+
+
+def _assignments(assignments):
+    return assignments.select_related("instrument").annotate(n_items=Subquery(_item_count().values("n")))
+
+
+# The couple's page reads these on every view: compiled once per process (practice/prepared.py),
+# where the queryset and its prefetch cost about 4 ms of compiling each time.
+_COUPLE_ASSIGNMENTS = prepared.Query(
+    lambda couple: _assignments(Assignment.objects.filter(couple=couple)).order_by("-assigned_at", "-pk"), "couple"
+)
+_COUPLE_RESPONSES = prepared.Query(lambda couple: _responses().filter(assignment__couple=couple), "couple")
+
+
 def administrations(couple, pk=None):
     """Every administration of a couple (or the one with ``pk``), newest first, with responses,
     scores and answer counts.
@@ -520,24 +551,22 @@ def administrations(couple, pk=None):
     Two queries whatever the number of administrations: assignments (with instrument and item
     count), then responses (with partner, score and answer count).
     """
-    item_count = Item.objects.filter(instrument=OuterRef("instrument")).values("instrument").annotate(n=Count("pk"))
-    live_link = ResponseLink.objects.filter(response=OuterRef("pk"), revoked_at__isnull=True)
-    # Counted in a subquery, not by joining the answers and grouping: the join made the planner
-    # expect hundreds of rows and check the live link by hashing every link of the practice
-    # (a sequential scan of 60,000 links, 27 ms at the large bench scale) instead of six index probes.
-    answered = Answer.objects.filter(response=OuterRef("pk")).order_by().values("response").annotate(n=Count("pk"))
-    responses = (
-        Response.objects.select_related("partner", "score", "safety_alert")
-        .annotate(answered=Coalesce(Subquery(answered.values("n")), 0), link_open=Exists(live_link))
-        .order_by("partner__position")
-    )
-    assignments = couple.assignments.all() if pk is None else couple.assignments.filter(pk=pk)
-    return list(
-        assignments.select_related("instrument")
-        .annotate(n_items=Subquery(item_count.values("n")))
-        .prefetch_related(Prefetch("responses", queryset=responses))
-        .order_by("-assigned_at", "-pk")
-    )
+    if pk is not None:
+        return list(
+            _assignments(couple.assignments.filter(pk=pk))
+            .prefetch_related(Prefetch("responses", queryset=_responses()))
+            .order_by("-assigned_at", "-pk")
+        )
+    assignments = _COUPLE_ASSIGNMENTS.all(couple=couple.pk)
+    by_assignment = {a.pk: [] for a in assignments}
+    for response in _COUPLE_RESPONSES.all(couple=couple.pk):
+        by_assignment[response.assignment_id].append(response)
+    for assignment in assignments:
+        assignment.couple = couple
+        for response in by_assignment[assignment.pk]:
+            response.assignment = assignment
+        prepared.prefetched(assignment, "responses", by_assignment[assignment.pk])
+    return assignments
 
 
 TREND_KEYS_EXTRA = ("outlook", scoring.PERSONAL_DOMAIN)

@@ -131,3 +131,14 @@ class Query:
         """The first instance for these values, or None (the queryset decides the order, if any)."""
         found = self.all(using, **values)
         return found[0] if found else None
+
+
+def prefetched(obj, name, objects):
+    """Hand ``obj`` its related ``name`` as ``prefetch_related`` would leave it: ``obj.<name>.all()``
+    then gives ``objects`` without a query (for rows read with ``Query``, which does not prefetch)."""
+    queryset = getattr(obj, name).get_queryset()
+    queryset._result_cache = list(objects)
+    queryset._prefetch_done = True
+    if not hasattr(obj, "_prefetched_objects_cache"):
+        obj._prefetched_objects_cache = {}
+    obj._prefetched_objects_cache[name] = queryset

@@ -74,7 +74,8 @@ except ImportError:  # no psycopg: SQLite only, where cursor() never asks for it
 class Query:
     """``Query(lambda reminder: Reminder.objects.filter(pk=reminder))``, then ``query.first(reminder=7)``.
 
-    ``build`` is called once, with a marker value for each named parameter (an int no row has);
+    ``build`` is called once, with a marker value for each named parameter (a 64-bit integer no
+    row has: the parameters are ids, compared with big-integer columns);
     the SQL it compiles to is kept, and each call swaps the markers in its parameters for the
     values given. Only values the queryset passes as parameters can change this way: a marker
     that does not show up among the compiled parameters is an error at the first call.

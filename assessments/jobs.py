@@ -31,7 +31,7 @@ from .models import Response, SafetyAlert
 # atomic=False: the reminder's one write after the send goes with the job's "done" (outbox.finish).
 @outbox.handler("partner_email", channel="mail", on_failure=reminders.failed, atomic=False)
 def partner_email(job, now):
-    reminders.deliver(job.payload["reminder"], attempts=job.attempts, now=now, job=job)
+    reminders.deliver(job, now=now)
 
 
 @outbox.handler("comparison_report")

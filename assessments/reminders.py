@@ -251,16 +251,16 @@ def _deliverable(reminder):
 _DELIVERABLE = prepared.Query(_deliverable, "reminder")
 
 
-def deliver(reminder_id, *, attempts=1, now=None, job=None):
+def deliver(job, *, now=None):
     """Send one queued reminder, re-checking everything first. Returns sent, skipped or gone.
 
     Mail errors propagate to the outbox, which retries or gives up (and then calls ``failed``);
-    quiet hours raise ``outbox.Later``. A reminder is marked sent right after the mail server takes
-    it (with the outbox ``job``'s "done", in one statement, when there is one); the Message-ID is
-    fixed, so the rare second copy (docs/background-work.md) folds into the first.
+    quiet hours raise ``outbox.Later``. ``job`` is the outbox row (its payload names the reminder).
+    A reminder is marked sent right after the mail server takes it, in one statement with the job's
+    "done"; the Message-ID is fixed, so the rare second copy (docs/background-work.md) folds into the first.
     """
     now = now or timezone.now()
-    reminder = _DELIVERABLE.first(reminder=reminder_id)
+    reminder = _DELIVERABLE.first(reminder=job.payload["reminder"])
     if reminder is None or reminder.status != Reminder.Status.CLAIMED:
         return "gone"  # deleted with its couple, skipped meanwhile, or sent by an earlier take
     mine = Reminder.objects.filter(pk=reminder.pk, status=Reminder.Status.CLAIMED)
@@ -275,11 +275,7 @@ def deliver(reminder_id, *, attempts=1, now=None, job=None):
     if in_quiet_hours(practice, now):
         raise outbox.Later(next_send_time(practice, now), "quiet hours")
     emails.send_partner_reminder(reminder, token, unsubscribe_url(reminder.response.partner))
-    sent = {"status": Reminder.Status.SENT, "sent_at": timezone.now(), "last_error": "", "attempts": attempts}
-    if job is None:
-        mine.update(**sent)
-    else:
-        outbox.finish(job, mine, **sent)
+    outbox.finish(job, mine, status=Reminder.Status.SENT, sent_at=timezone.now(), last_error="", attempts=job.attempts)
     return "sent"
 
 

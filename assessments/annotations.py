@@ -2,8 +2,8 @@
 (practice/auth.py), and the names of couples, administrations and responses in the audit log
 (practice/models.py, AUDIT_TARGETS)."""
 
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce, Now
 from django.urls import reverse
 from django.utils import dateformat
 
@@ -11,8 +11,7 @@ from clients.models import Couple
 from practice.auth import annotate_user
 from practice.models import AuditTarget, audit_target
 
-from . import inbox
-from .models import Assignment, ExportJob, Response, SafetyAlert
+from .models import Assignment, CaseloadRow, ExportJob, Response, SafetyAlert
 
 
 @annotate_user("open_alerts")
@@ -32,29 +31,19 @@ def open_alerts():
 def inbox_waiting():
     """How many other inbox items wait for the person (assessments/inbox.py), beside the open alerts.
 
-    Counted couple by couple (the person's active couples, then each one's administrations by its
-    index), not by joining every administration to the person's couples: the planner cannot know
-    how many couples the person has when it plans this once for everyone, and the join it chose
-    read every administration of the database on every page (5 to 8 ms at 10,000 couples, for a
-    counselor with five couples as much as for one with five hundred).
+    Summed from the person's active couples' caseload rows, which keep each couple's count
+    (``inbox_waiting``, and the due date after which its open administration is overdue): one
+    indexed read of one row per couple. Counting the administrations themselves here read every
+    administration of the person's couples on every staff page (4.4 ms for 500 couples).
     """
-    counts = [Count("pk", filter=condition) for condition in inbox.conditions().values()]
-    per_couple = (
-        Assignment.objects.filter(couple=OuterRef("pk"))
+    rows = (
+        CaseloadRow.objects.filter(counselor=OuterRef("pk"), couple_status=Couple.Status.ACTIVE)
         .order_by()
-        .values("couple")
-        .annotate(n=sum(counts[1:], counts[0]))
-        .values("n")
-    )
-    couples = (
-        Couple.objects.filter(counselor=OuterRef("pk"), status=Couple.Status.ACTIVE)
-        .order_by()
-        .annotate(waiting=Subquery(per_couple, output_field=IntegerField()))
         .values("counselor")
-        .annotate(total=Sum("waiting"))
+        .annotate(total=Sum("inbox_waiting") + Count("pk", filter=Q(inbox_overdue_after__lt=Now())))
         .values("total")
     )
-    return Coalesce(Subquery(couples, output_field=IntegerField()), 0)
+    return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
 
 
 # --- The audit log's names ----------------------------------------------------------------------

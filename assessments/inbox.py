@@ -5,45 +5,22 @@ administration of the counselor's active couples "both finished — not yet revi
 the comparison, or acknowledging/dismissing), "overdue" (an open administration past its due date),
 "could not be delivered" (an open administration with an e-mail that failed for good) and "plan
 ended" (the last administration of a measurement plan that ran its course: time to decide whether to
-plan more; shown on that administration). An InboxMark ends an item. The same filters give the
-header's count as subqueries of the query that loads the signed-in user
-(assessments/annotations.py), so the count costs no query.
+plan more; shown on that administration). An InboxMark ends an item. The conditions are
+assessments/waiting.py's. The header's count is a subquery of the query that loads the signed-in
+user (assessments/annotations.py), so it costs no query: it sums the counts that each couple's
+caseload row keeps, which every mark here refreshes.
 """
 
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q
-from django.db.models.functions import Now
 from django.utils import timezone
 
 from clients.models import Couple
 
-from .models import Assignment, InboxMark, MeasurementPlan, PlannedAdministration, Reminder, SafetyAlert
-
-KIND = InboxMark.Kind
-
-
-def _not_marked(kind):
-    return ~Exists(InboxMark.objects.filter(assignment=OuterRef("pk"), kind=kind))
-
-
-def conditions():
-    """{kind: Q over Assignment} of the items still waiting, by kind (safety alerts are separate)."""
-    failed = Reminder.objects.filter(response__assignment=OuterRef("pk"), status=Reminder.Status.FAILED)
-    open_ = Q(status=Assignment.Status.OPEN)
-    last_of_ended_plan = PlannedAdministration.objects.filter(
-        assignment=OuterRef("pk"),
-        plan__status=MeasurementPlan.Status.ENDED,
-        plan__ended_reason=MeasurementPlan.Ended.COMPLETED,
-        sequence=F("plan__made"),
-    )
-    return {
-        KIND.NOT_REVIEWED: Q(status=Assignment.Status.COMPLETED) & Q(_not_marked(KIND.NOT_REVIEWED)),
-        KIND.OVERDUE: open_ & Q(due_at__lt=Now()) & Q(_not_marked(KIND.OVERDUE)),
-        KIND.UNDELIVERED: open_ & Q(Exists(failed)) & Q(_not_marked(KIND.UNDELIVERED)),
-        KIND.PLAN_ENDED: Q(Exists(last_of_ended_plan)) & Q(_not_marked(KIND.PLAN_ENDED)),
-    }
+from . import caseload
+from .models import Assignment, InboxMark, SafetyAlert
+from .waiting import KIND, conditions
 
 
 def _active(assignments):
@@ -77,6 +54,8 @@ def items(user):
 def mark(assignment, kind, how, *, by):
     """End one item. False when it was already done."""
     _, created = InboxMark.objects.get_or_create(assignment=assignment, kind=kind, defaults={"how": how, "by": by})
+    if created:
+        caseload.refresh(assignment.couple_id)
     return created
 
 
@@ -92,4 +71,7 @@ def mark_reviewed(assignment, *, by, now=None):
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [assignment.pk, KIND.NOT_REVIEWED, InboxMark.How.REVIEWED, by.pk, now])
-        return cursor.fetchone() is not None
+        marked = cursor.fetchone() is not None
+    if marked:
+        caseload.refresh(assignment.couple_id)
+    return marked

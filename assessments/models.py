@@ -661,6 +661,9 @@ class CaseloadRow(models.Model):
 
     couple = models.OneToOneField(Couple, on_delete=models.CASCADE, primary_key=True, related_name="caseload_row")
     counselor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # The couple's practice, so that the page's "only this practice's couples" needs no join (NULL
+    # only for a row written before the column; the migration fills every row).
+    practice = models.ForeignKey(Practice, null=True, on_delete=models.CASCADE, related_name="+")
     couple_status = models.CharField(max_length=16)
     label = models.CharField(max_length=120)
     current = models.ForeignKey(Assignment, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -680,6 +683,11 @@ class CaseloadRow(models.Model):
     last_activity = models.DateTimeField()
     due_key = models.DateTimeField(help_text="The open administration's due date; far in the future when none.")
     index_key = models.FloatField(help_text="The lower partner index; above any index when neither has one.")
+    # The couple's part of its counselor's inbox count (the header's; assessments/waiting.py):
+    # the items that stay until something is written, and the due date after which the open
+    # administration is an "overdue" item too (NULL when none is open or it was marked).
+    inbox_waiting = models.PositiveIntegerField(default=0)
+    inbox_overdue_after = models.DateTimeField(null=True)
     refreshed_at = models.DateTimeField()
 
     class Meta:

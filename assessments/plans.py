@@ -30,7 +30,7 @@ from clients.models import Couple
 from practice import outbox
 from practice.models import audit
 
-from . import workflows
+from . import caseload, workflows
 from .models import Instrument, MeasurementPlan, PlannedAdministration
 
 PLAN_TIME = datetime.time(8, 0)  # the morning of the planned day (quiet hours still hold the e-mails back)
@@ -159,6 +159,7 @@ def _end(plan, reason, now):
         status=Status.ENDED, ended_reason=reason, ended_at=now, next_on=None, changed_at=now
     )
     plan.status, plan.ended_reason, plan.ended_at, plan.next_on = Status.ENDED, reason, now, None
+    caseload.refresh(plan.couple_id)  # a plan that ran its course is an inbox item
     if reason != Ended.COMPLETED:
         # An administration whose day came but whose worker has not run yet is not made after all.
         plan.planned.filter(assignment__isnull=True, skipped_reason="").update(skipped_reason=Ended(reason).label)
@@ -294,6 +295,7 @@ def administer(planned_id, *, at=None, now=None):
             now=now,
         )
         PlannedAdministration.objects.filter(pk=planned.pk).update(assignment=assignment)
+        caseload.refresh(couple.pk)  # the last administration of a plan that ran its course: an inbox item
         audit(
             None,
             "assignment.create",

@@ -30,7 +30,7 @@ from clients.models import Couple, Partner
 from practice import outbox, prepared
 from practice.models import Job
 
-from . import emails
+from . import caseload, emails
 from .models import Assignment, Reminder, Response, ResponseLink, link_token
 
 log = logging.getLogger(__name__)
@@ -279,11 +279,18 @@ def deliver(job, *, now=None):
     return "sent"
 
 
+def couples_of(job):
+    """The couples whose reminders an outbox job carries (one, for a partner's e-mail)."""
+    return set(Reminder.objects.filter(job=job).values_list("response__assignment__couple_id", flat=True))
+
+
 def failed(job, words):
     """The outbox gave up on a reminder's job: the counselor sees why, in words."""
     Reminder.objects.filter(job=job, status=Reminder.Status.CLAIMED).update(
         status=Reminder.Status.FAILED, last_error=words[:300], attempts=job.attempts
     )
+    # "Could not be delivered" is now in the counselor's inbox: the couple's count follows.
+    caseload.refresh(*couples_of(job))
 
 
 # --- Counselor notices (the ``counselor_notice`` outbox job) -----------------------------

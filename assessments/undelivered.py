@@ -21,6 +21,7 @@ from clients.models import Couple
 from practice import outbox, prepared
 from practice.models import Job
 
+from . import caseload, reminders
 from .models import Assignment, Reminder, SafetyAlert
 
 MAIL_KINDS = ("partner_email", "counselor_notice", "safety_alert", "safety_escalation")
@@ -147,4 +148,5 @@ def retry(job, *, now=None):
             Reminder.objects.filter(job=job, status=Reminder.Status.FAILED).update(
                 status=Reminder.Status.CLAIMED, claimed_at=now, last_error=""
             )
+            caseload.refresh(*reminders.couples_of(job))
     return True

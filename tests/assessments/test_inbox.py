@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from assessments import inbox, plans
+from assessments import caseload, inbox, plans
 from assessments.models import Assignment, InboxMark, Reminder, SafetyAlert
 from practice import outbox
 from practice.models import AuditEvent
@@ -35,14 +35,21 @@ def overdue_couple(world, label="Overdue & Late"):
     Assignment.objects.filter(pk=assignment.pk).update(
         status=Assignment.Status.OPEN, completed_at=None, due_at=timezone.now() - timedelta(days=1)
     )
+    caseload.refresh(couple.pk)  # written past the workflows: the couple's caseload row (and count) follows
     return couple, assignment
+
+
+def fail_reminders(assignment):
+    """The assignment's e-mails failed for good (as the outbox's giving up writes it)."""
+    Reminder.objects.filter(response__assignment=assignment).update(status=Reminder.Status.FAILED)
+    caseload.refresh(assignment.couple_id)
 
 
 def test_each_kind_is_listed_safety_first_and_counted_in_the_header(world):
     finished, responses, _ = finished_assignment(world.couple)
     SafetyAlert.objects.create(response=responses["B"], level="concern")
     late_couple, late = overdue_couple(world)
-    Reminder.objects.filter(response__assignment=late).update(status=Reminder.Status.FAILED)
+    fail_reminders(late)
     text = inbox_text(world.owner)
     labels = ("Safety alert", "Both finished — not yet reviewed", "Overdue", "Could not be delivered")
     order = [text.index(f"<strong>{label}</strong>") for label in labels]
@@ -66,7 +73,7 @@ def test_opening_the_comparison_marks_not_yet_reviewed_done(world):
 
 def test_acknowledge_and_dismiss_clear_an_item_and_are_audited(world):
     late_couple, late = overdue_couple(world)
-    Reminder.objects.filter(response__assignment=late).update(status=Reminder.Status.FAILED)
+    fail_reminders(late)
     client = client_for(world.owner)
     acked = client.post(reverse("assessments:inbox_mark", args=[late.pk, "overdue"]), {"how": "acknowledged"})
     assert acked.status_code == 302

@@ -11,6 +11,7 @@ from django.urls import reverse
 from assessments.models import Reminder, SafetyAlert
 from practice.models import AuditEvent, Job
 from tests.assessments.answering_helpers import save, section_codes, start
+from tests.assessments.test_inbox import header_count
 from tests.conftest import client_for, deliver, make_assignment, page_text
 
 FAILURES = {}  # recipient -> the exception the mail server's side raises for them
@@ -133,3 +134,19 @@ def test_an_undelivered_invitation_is_told_once_on_the_couple_page(world, failin
     # The card says why, with Try again; the reminders panel only marks the line.
     assert page.count("the address was rejected by the mail server") == 1
     assert page.index("Messages not delivered") < page.index("Invitation not delivered (see above)")
+
+
+def test_the_inbox_count_follows_an_invitation_given_up_on_and_tried_again(world, failing_mail):
+    make_assignment(world.couple)
+    assert header_count(world.owner) == 0
+    failing_mail["taylor@example.com"] = smtplib.SMTPRecipientsRefused({"taylor@example.com": (550, b"no such user")})
+    last_try(["partner_email"])
+    deliver()
+    # "Could not be delivered" is one item for the administration, however many e-mails failed.
+    assert header_count(world.owner) == 1
+    failing_mail.clear()
+    taylor = Job.objects.get(reminder__response__partner__first_name="Taylor")
+    client_for(world.owner).post(reverse("assessments:retry_message", args=[taylor.pk]))
+    assert header_count(world.owner) == 0
+    deliver()
+    assert Reminder.objects.get(job=taylor).status == Reminder.Status.SENT and header_count(world.owner) == 0

@@ -5,7 +5,10 @@ to a table of the same numbers. Colours are literal so the PDF renderer draws th
 B's line is dashed so the partners differ without colour.
 """
 
+import functools
+
 from django.utils import dateformat, timezone
+from django.utils.functional import Promise
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -21,6 +24,54 @@ BAND_ZONES = (  # (from, to, fill): needs attention, mixed, strong
 GRID = "#9aa5b1"
 INK = "#1f2933"
 ATTENTION = "#b83232"
+
+
+# Drawn charts kept per process (``drawn_once``): a few KB of SVG each, in the web process's own
+# memory only, never in Redis or on disk (docs/security.md).
+DRAWN_CACHE_SIZE = 2048
+
+
+class _Items(tuple):
+    """A dict's items, frozen: hashable, and turned back into the dict it was."""
+
+
+def _freeze(value):
+    if isinstance(value, Promise):  # a lazy translation: the text in the language being drawn
+        return str(value)
+    if isinstance(value, dict):
+        return _Items(sorted((key, _freeze(v)) for key, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _thaw(value):
+    if isinstance(value, _Items):
+        return {key: _thaw(v) for key, v in value}
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+def drawn_once(draw):
+    """Draw each chart once per process for its arguments: a chart is a pure function of them.
+
+    A completed administration never changes, so the couple page and the comparison draw the same
+    charts on every view; the arguments (ids, titles, names, every value plotted) are the cache's
+    key, so a chart whose numbers or names changed in any way is drawn anew, never shown stale.
+    """
+
+    @functools.lru_cache(maxsize=DRAWN_CACHE_SIZE)
+    def cached(frozen):
+        return draw(**_thaw(frozen))
+
+    @functools.wraps(draw)
+    def drawer(**kwargs):
+        return cached(_freeze(kwargs))
+
+    drawer.cache_clear = cached.cache_clear
+    drawer.cache_info = cached.cache_info
+    return drawer
 
 
 def _num(value):
@@ -47,6 +98,7 @@ def _frame(chart_id, title, desc, width, height, body):
     )
 
 
+@drawn_once
 def trend_chart(*, chart_id, title, desc, labels, series, width=340, height=200, compact=False, last_notes=None):
     """Lines over administrations on a 0-100 scale, with the three bands shaded behind.
 
@@ -152,6 +204,7 @@ def trend_chart(*, chart_id, title, desc, labels, series, width=340, height=200,
     return _frame(chart_id, title, desc, width, height, mark_safe("".join(parts)))  # noqa: S308 - built by format_html
 
 
+@drawn_once
 def pair_bars(*, chart_id, title, desc, rows, names, width=340):
     """Horizontal bars, partner A above partner B, per score on 0-100 with shaded bands.
 

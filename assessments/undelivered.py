@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import BigIntegerField, Q
+from django.db.models import BigIntegerField, F, Q
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -123,18 +123,29 @@ def for_couple(couple):
     return describe(_COUPLE_JOBS.all(couple=couple.pk, practice=couple.practice_id))
 
 
+def _counselor_jobs(counselor, practice):
+    # Newest first, so "the last CASELOAD_DAYS" can be cut off after the read (for_counselor): the
+    # failures of those days are the newest rows, and the cut-off stays out of the compiled query.
+    return (
+        _about(Couple.objects.filter(practice=practice, counselor=counselor))
+        .filter(practice=practice, status=Job.Status.FAILED)
+        .order_by(F("finished_at").desc(nulls_last=True), "-pk")[:COUNSELOR_LIMIT]
+    )
+
+
+COUNSELOR_LIMIT = 200
+# Asked on every view of the caseload: compiled once per process (practice/prepared.py).
+_COUNSELOR_JOBS = prepared.Query(_counselor_jobs, "counselor", "practice")
+
+
 def for_counselor(user, practice, *, now=None):
     """The counselor's couples' mail that failed in the last CASELOAD_DAYS, newest first.
 
     Chosen in the database, so other counselors' failures never crowd out this counselor's.
     """
-    now = now or timezone.now()
-    jobs = _about(Couple.objects.filter(practice=practice, counselor=user)).filter(
-        practice=practice,
-        status=Job.Status.FAILED,
-        finished_at__gt=now - timedelta(days=CASELOAD_DAYS),
-    )
-    return describe(jobs.order_by("-finished_at")[:200])
+    since = (now or timezone.now()) - timedelta(days=CASELOAD_DAYS)
+    jobs = _COUNSELOR_JOBS.all(counselor=user.pk, practice=practice.pk)
+    return describe([job for job in jobs if job.finished_at is not None and job.finished_at > since])
 
 
 def retry(job, *, now=None):

@@ -3,10 +3,12 @@ the couple's page and in the caseload, and can try again (audited; the row is qu
 
 import errno
 import smtplib
+from datetime import timedelta
 
 import pytest
 from django.core.mail.backends.locmem import EmailBackend as MemoryBackend
 from django.urls import reverse
+from django.utils import timezone
 
 from assessments.models import Reminder, SafetyAlert
 from practice.models import AuditEvent, Job
@@ -123,6 +125,21 @@ def test_the_caseload_lists_only_the_counselors_own_undelivered_messages(world, 
     caseload = reverse("assessments:caseload")
     assert "could not be delivered" in page_text(client_for(world.owner).get(caseload))
     assert "could not be delivered" not in page_text(client_for(world.colleague).get(caseload))
+
+
+def test_the_caseload_lists_the_last_thirty_days_failures_and_the_couple_page_all_of_them(world, failing_mail):
+    make_assignment(world.couple)
+    failing_mail["taylor@example.com"] = smtplib.SMTPRecipientsRefused({"taylor@example.com": (550, b"no")})
+    deliver()
+    job = Job.objects.get(kind="partner_email", status=Job.Status.FAILED)
+    caseload = reverse("assessments:caseload")
+    client = client_for(world.owner)
+    Job.objects.filter(pk=job.pk).update(finished_at=timezone.now() - timedelta(days=29))
+    assert "could not be delivered" in page_text(client.get(caseload))
+    Job.objects.filter(pk=job.pk).update(finished_at=timezone.now() - timedelta(days=31))
+    assert "could not be delivered" not in page_text(client.get(caseload))
+    couple_page = page_text(client.get(reverse("assessments:couple", args=[world.couple.pk])))
+    assert "could not be delivered" in couple_page
 
 
 def test_an_undelivered_invitation_is_told_once_on_the_couple_page(world, failing_mail):

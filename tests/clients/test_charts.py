@@ -34,3 +34,24 @@ def test_chart_text_is_escaped():
     )
     assert "<script>" not in svg and "&lt;script&gt;" in svg
     assert "B: not enough answers" in svg
+
+
+def test_a_chart_is_drawn_once_for_its_arguments_and_anew_when_any_of_them_changes():
+    charts.pair_bars.cache_clear()
+    drawn = {
+        "chart_id": "c",
+        "title": "Scores",
+        "desc": "Both",
+        "rows": [("Index", 61.0, 48.0, True)],
+        "names": {"A": "Sam", "B": "Alex"},
+    }
+    first = charts.pair_bars(**drawn)
+    again = charts.pair_bars(**{**drawn, "rows": [("Index", 61.0, 48.0, True)], "names": {"B": "Alex", "A": "Sam"}})
+    assert again is first  # the same values (in another dict order): drawn once
+    assert charts.pair_bars.cache_info().hits == 1
+
+    changed = charts.pair_bars(**{**drawn, "rows": [("Index", 62.0, 48.0, True)]})
+    assert "A 62" in changed and "A 61" not in changed
+    renamed = charts.pair_bars(**{**drawn, "names": {"A": "Jo", "B": "Alex"}})
+    assert "Jo" in renamed and "Sam" not in renamed
+    assert charts.pair_bars.cache_info().misses == 3

@@ -7,7 +7,10 @@ B's line is dashed so the partners differ without colour.
 
 import functools
 
-from django.utils import dateformat, timezone
+from django.dispatch import receiver
+from django.template.loader import render_to_string
+from django.utils import dateformat, timezone, translation
+from django.utils.autoreload import file_changed
 from django.utils.functional import Promise
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -72,6 +75,35 @@ def drawn_once(draw):
     drawer.cache_clear = cached.cache_clear
     drawer.cache_info = cached.cache_info
     return drawer
+
+
+@functools.lru_cache(maxsize=DRAWN_CACHE_SIZE)
+def _change_over_time(frozen, language):
+    return render_to_string("clients/_change_over_time.html", _thaw(frozen))
+
+
+def change_over_time(*, charts, changes, names, one_administration, explain):
+    """The couple page's "Change over time" section as HTML, rendered once per process for its values.
+
+    Everything it shows comes from the couple's completed administrations (``trend_charts``,
+    ``comparison.describe_changes``), so its values are the key, as for the charts themselves; the
+    language is part of it too.
+    """
+    context = {
+        "charts": charts,
+        "changes": changes,
+        "names": names,
+        "one_administration": one_administration,
+        "explain": explain,
+    }
+    return _change_over_time(_freeze(context), translation.get_language())
+
+
+@receiver(file_changed)
+def _template_edited(sender, file_path, **kwargs):
+    """Under the development server an edited template shows at the next view, as without the cache."""
+    if file_path.suffix == ".html":
+        _change_over_time.cache_clear()
 
 
 def _num(value):

@@ -16,13 +16,14 @@ from django_htmx.http import HttpResponseClientRedirect
 from clients.access import own_couple
 from clients.forms import NotesForm
 from clients.models import Couple
+from practice import prepared
 from practice.access import StaffRequest, member_required
 from practice.models import Job, audit
 
 from .. import charts, comparison, inbox, office, pdf, plans, reminders, undelivered, workflows
 from ..caseload import attach_overview, caseload_queryset, cursor, page_of, progress
 from ..forms import AssignForm, CaseloadFilterForm, ItemCategoryForm, PauseForm, ReleaseForm
-from ..models import Assignment, InboxMark, Instrument, Reminder, Response, SafetyAlert
+from ..models import Assignment, InboxMark, Instrument, MeasurementPlan, Reminder, Response, SafetyAlert
 
 
 def _page_or_part(request, template, part, context):
@@ -111,10 +112,14 @@ def couple(request: StaffRequest, pk):
             "couple": couple,
             "assignments": assignments,
             "names": names,
-            # One administration is a dot per chart, not a trend: the page says when trends appear.
-            "charts": charts.trend_charts(trend, names, changes) if len(trend["points"]) >= 2 else [],
-            "one_administration": len(trend["points"]) == 1,
-            "changes": comparison.describe_changes(changes, names, trend["keys"]),
+            "change_over_time": charts.change_over_time(
+                # One administration is a dot per chart, not a trend: the page says when trends appear.
+                charts=charts.trend_charts(trend, names, changes) if len(trend["points"]) >= 2 else [],
+                changes=comparison.describe_changes(changes, names, trend["keys"]),
+                names=names,
+                one_administration=len(trend["points"]) == 1,
+                explain=comparison.EXPLAIN,
+            ),
             "notes_form": NotesForm(instance=couple),
             "explain": comparison.EXPLAIN,
             "panel": {"assignment": open_assignment, "form": form},
@@ -125,11 +130,17 @@ def couple(request: StaffRequest, pk):
     )
 
 
+# Read on every view of a couple's page: compiled once per process (practice/prepared.py).
+_LATEST_PLAN = prepared.Query(
+    lambda couple: MeasurementPlan.objects.filter(couple=couple).order_by("-created_at", "-pk")[:1], "couple"
+)
+
+
 def _plan_card(couple):
     """The couple's live plan (or the latest ended one) with its calendar: two queries.
 
     A live plan is always the latest: a new plan can only start once the previous one has ended."""
-    latest = couple.plans.order_by("-created_at", "-pk").first()
+    latest = _LATEST_PLAN.first(couple=couple.pk)
     return {
         "plan": latest,
         "calendar": plans.calendar(latest) if latest else [],

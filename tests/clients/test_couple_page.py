@@ -47,6 +47,32 @@ def test_trend_chart_shows_both_partners_with_a_table_and_the_reliable_change(wo
     assert '<td class="num">100</td><td class="num">50</td></tr></tbody>' in html
 
 
+def test_change_over_time_is_drawn_once_and_anew_when_another_administration_or_a_name_changes(world):
+    from assessments import charts
+
+    charts._change_over_time.cache_clear()
+    finished_assignment(world.couple, levels=(3, 2), days_ago=60)
+    finished_assignment(world.couple, levels=(5, 3), days_ago=30)
+    client = client_for(world.owner)
+
+    def section():
+        html = client.get(detail(world.couple)).content.decode()
+        return re.search(r'<section class="card" aria-labelledby="trend-title">.*?</section>', html, re.S).group(0)
+
+    first = section()
+    assert "<svg" in first
+    assert section() == first  # the same section ...
+    assert charts._change_over_time.cache_info().hits == 1  # ... without drawing it again
+
+    finished_assignment(world.couple, levels=(2, 2))
+    page = visible_text(client.get(detail(world.couple)))
+    assert "Taylor: latest against previous Connection Index 100 → 25 (-75): Reliable decline" in page
+    world.couple.partners.filter(position="A").update(first_name="Robin")
+    page = visible_text(client.get(detail(world.couple)))
+    assert "Robin: latest against previous" in page and "Taylor: latest" not in page
+    assert charts._change_over_time.cache_info().misses == 3
+
+
 def test_a_change_within_measurement_error_is_called_ups_and_downs(world):
     finished_assignment(world.couple, levels=(4, 4), days_ago=60)
     finished_assignment(world.couple, levels=(4, 4), overrides=({"COM1": 5}, None))

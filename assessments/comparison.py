@@ -99,8 +99,21 @@ REASON_LABELS = {"needs_attention": "a score below 50", "gap": "a gap larger tha
 
 def responses_by_position(assignment):
     """{"A": response, "B": response} with partner, score and safety alert (one query)."""
-    rows = assignment.responses.select_related("partner", "score", "safety_alert").order_by("partner__position")
+    rows = _RESPONSES_BY_POSITION.all(assignment=assignment.pk)
+    for r in rows:
+        r.assignment = assignment  # as the related manager would leave it: no query to reach it again
     return {r.partner.position: r for r in rows}
+
+
+# Read by every view of the comparison: compiled once per process (practice/prepared.py).
+_RESPONSES_BY_POSITION = prepared.Query(
+    lambda assignment: (
+        Response.objects.filter(assignment=assignment)
+        .select_related("partner", "score", "safety_alert")
+        .order_by("partner__position")
+    ),
+    "assignment",
+)
 
 
 def still_answering(responses):
@@ -475,9 +488,15 @@ def answered_in(assignment, responses):
     return result
 
 
+_STORED_REPORT = prepared.Query(
+    lambda assignment: ComparisonReport.objects.filter(assignment=assignment, version=REPORT_VERSION).defer("pdf")[:1],
+    "assignment",
+)
+
+
 def report_of(assignment, responses):
     """The finished administration's report: stored (one query) or, until it is, computed from the answers."""
-    stored = ComparisonReport.objects.filter(assignment=assignment, version=REPORT_VERSION).defer("pdf").first()
+    stored = _STORED_REPORT.first(assignment=assignment.pk)
     if stored is not None and stored.data.get("scoring_version") == scoring.SCORING_VERSION:
         return report_from(stored.data, assignment, responses)
     return build_report(assignment, responses)

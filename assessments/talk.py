@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from django.db import connection
 from django.utils import timezone
 
+from practice import prepared
+
 from . import answering
 from .models import TalkFlag
 
@@ -51,15 +53,26 @@ class ForSession:
     note: str
 
 
+_WANTED = prepared.Query(
+    lambda assignment: (
+        TalkFlag.objects.filter(response__assignment=assignment, wanted=True)
+        .select_related("item")
+        .order_by("item__position", "pk")
+    ),
+    "assignment",
+)
+
+
 def for_session(responses):
     """What the partners would like to talk about, partner A first, each in the instrument's order.
 
     ``responses`` is ``comparison.responses_by_position(assignment)``; one query.
     """
     by_id = {r.pk: r for r in responses.values()}
-    rows = (
-        TalkFlag.objects.filter(response__in=list(by_id), wanted=True).select_related("item").order_by("item__position")
-    )
+    if not by_id:
+        return []
+    # The responses are one administration's: its flags, by a statement compiled once per process.
+    rows = _WANTED.all(assignment=next(iter(by_id.values())).assignment_id)
     result = [
         ForSession(
             position=by_id[f.response_id].partner.position,

@@ -34,12 +34,40 @@ def _page_or_part(request, template, part, context):
     return render(request, template, context)
 
 
+# Every administration-level page of a counselor starts here: compiled once per process
+# (practice/prepared.py), with and without the couple of the URL.
+_OWN_ASSIGNMENT = prepared.Query(
+    lambda counselor, practice, assignment: Assignment.objects.filter(
+        couple__counselor=counselor, couple__practice=practice, pk=assignment
+    ).select_related("couple", "instrument"),
+    "counselor",
+    "practice",
+    "assignment",
+)
+_OWN_COUPLE_ASSIGNMENT = prepared.Query(
+    lambda counselor, practice, assignment, couple: Assignment.objects.filter(
+        couple__counselor=counselor, couple__practice=practice, pk=assignment, couple=couple
+    ).select_related("couple", "instrument"),
+    "counselor",
+    "practice",
+    "assignment",
+    "couple",
+)
+_BIGGEST_ID = 2**63 - 1  # a tampered id past any the database can hold is a 404, not an error
+
+
 def _own_assignment(request: StaffRequest, assignment_pk, couple_pk=None):
     """An administration of one of the counselor's couples (reached through that couple's URL when given)."""
-    assignments = Assignment.objects.for_counselor(request.user).select_related("couple", "instrument")
-    if couple_pk is not None:
-        assignments = assignments.filter(couple__pk=couple_pk)
-    assignment = get_object_or_404(assignments, pk=assignment_pk)
+    ids = [int(assignment_pk)] + ([] if couple_pk is None else [int(couple_pk)])
+    if not all(0 < pk <= _BIGGEST_ID for pk in ids):
+        raise Http404("No administration matches the given query.")
+    mine = {"counselor": request.user.pk, "practice": request.user.membership.practice_id, "assignment": ids[0]}
+    if couple_pk is None:
+        assignment = _OWN_ASSIGNMENT.first(**mine)
+    else:
+        assignment = _OWN_COUPLE_ASSIGNMENT.first(**mine, couple=ids[1])
+    if assignment is None:
+        raise Http404("No administration matches the given query.")
     assignment.couple.practice = request.practice  # the counselor's own practice: no query to read its settings
     return assignment
 

@@ -383,6 +383,21 @@ class Page:
         return self.object_list[-1].pk if self.object_list else None
 
 
+# What a page's cards and their overview read of a row (``Card``, ``attach_overview``): the sort keys,
+# the inbox counts and the bookkeeping stay in the database.
+PAGE_FIELDS = (
+    "couple_id",
+    "label",
+    "open_alert",
+    "safety_raised",
+    "couple_status",
+    "current_id",
+    "current_status",
+    "current_due",
+    *(f"{name}_{side}" for name in ("index", "previous", "instrument") for side in "ab"),
+)
+
+
 def page_of(rows, number, size=PAGE_SIZE, *, following=None):
     """The requested page (a malformed number is page 1, one past the end the last page).
 
@@ -396,9 +411,9 @@ def page_of(rows, number, size=PAGE_SIZE, *, following=None):
         number = min(max(1, int(number)), MAX_PAGE)
     except (TypeError, ValueError):
         number = 1
-    counted = rows.annotate(total=Window(Count("pk")))
+    counted = rows.only(*PAGE_FIELDS).annotate(total=Window(Count("pk")))
     if following is not None and number > 1:
-        found = list(following.annotate(total=Window(Count("pk")))[:size])
+        found = list(following.only(*PAGE_FIELDS).annotate(total=Window(Count("pk")))[:size])
         if found:
             count = (number - 1) * size + found[0].total
             return Page(object_list=found, number=number, count=count, size=size)
@@ -434,6 +449,15 @@ CHIP_LABELS = {"not_invited": "Not invited", "invited": "Invited", "in_progress"
 
 def _chip_label(chip, percent):
     return f"In progress · {percent}%" if chip == "in_progress" else CHIP_LABELS[chip]
+
+
+# Rendering a card's template costs about 0.45 ms, most of a page of 25; a counselor's cards rarely
+# change between two views of the caseload. The HTML is kept in this process's memory only (never in
+# Redis or on disk: it holds clients' names), found by every value the card shows and by what else
+# its rendering depends on (the practice's time zone for the due date, the language, the URL
+# prefix). 4,096 cards of about 1.5 kB each are a few megabytes a process; the least recently shown
+# are dropped first.
+CARD_CACHE_SIZE = 4096
 
 
 @functools.cache
@@ -484,10 +508,17 @@ def attach_overview(rows):
 
 
 def _partner_line(row, partner_id, position, first_name, last_name, response):
-    n_items = len(answering.item_rules(response.instrument_id)) if response is not None else None
-    chip, percent = progress(response, n_items)
     side = position.lower()
     index, before, instrument_id = (getattr(row, f"{name}_{side}") for name in ("index", "previous", "instrument"))
+    return _line_of(position, first_name, last_name, response, index, before, instrument_id)
+
+
+@functools.lru_cache(maxsize=CARD_CACHE_SIZE * 2)
+def _line_of(position, first_name, last_name, response, index, before, instrument_id):
+    # A pure function of its arguments (published instrument versions never change): built once per
+    # process for them, like the card it goes into.
+    n_items = len(answering.item_rules(response.instrument_id)) if response is not None else None
+    chip, percent = progress(response, n_items)
     change = label = None
     if index is not None and before is not None:
         change = index - before
@@ -548,15 +579,6 @@ class Card:
             current_due=row.current_due,
             overview=row.overview,
         )
-
-
-# Rendering a card's template costs about 0.45 ms, most of a page of 25; a counselor's cards rarely
-# change between two views of the caseload. The HTML is kept in this process's memory only (never in
-# Redis or on disk: it holds clients' names), found by every value the card shows and by what else
-# its rendering depends on (the practice's time zone for the due date, the language, the URL
-# prefix). 4,096 cards of about 1.5 kB each are a few megabytes a process; the least recently shown
-# are dropped first.
-CARD_CACHE_SIZE = 4096
 
 
 def render_card(row) -> str:

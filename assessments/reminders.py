@@ -459,17 +459,33 @@ def _line(reminder, practice, now):
     return ReminderLine(reminder, "scheduled", at, f"{label} scheduled")
 
 
-def panels(assignments, *, now=None):
+# The couple page's reminders, every one of the couple's: compiled once per process (practice/prepared.py).
+_COUPLE_REMINDERS = prepared.Query(
+    lambda couple: (
+        Reminder.objects.filter(response__assignment__couple=couple)
+        .select_related("job", "response")
+        .order_by("due_at", "id")
+    ),
+    "couple",
+)
+
+
+def panels(assignments, *, now=None, couple=None):
     """{assignment id: [PartnerPanel per partner]} for administrations loaded with their responses and
     partners (``comparison.administrations`` loads them). One query: every reminder of the couple.
+    ``couple`` (its id) says the administrations are all of that couple's, as on the couple's page.
 
     "Remind now" follows ``remind_refusal``, the rule the action itself applies, with each partner's
     latest manual reminder across all their administrations.
     """
     now = now or timezone.now()
     by_response, last_manual_at, last_message_at = {}, {}, {}
-    rows = Reminder.objects.filter(response__assignment__in=assignments).select_related("job", "response")
-    for reminder in rows.order_by("due_at", "id"):
+    if couple is not None:
+        rows = _COUPLE_REMINDERS.all(couple=couple)
+    else:
+        rows = Reminder.objects.filter(response__assignment__in=assignments).select_related("job", "response")
+        rows = rows.order_by("due_at", "id")
+    for reminder in rows:
         by_response.setdefault(reminder.response_id, []).append(reminder)
         partner_id = reminder.response.partner_id
         if reminder.kind == Reminder.Kind.MANUAL:

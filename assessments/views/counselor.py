@@ -125,7 +125,7 @@ def couple(request: StaffRequest, pk):
     names = {p.position: p.name for p in couple.partners.all()}
     trend = comparison.trend(assignments)
     changes = comparison.latest_changes(assignments)
-    panels = reminders.panels(assignments) if assignments else {}
+    panels = reminders.panels(assignments, couple=couple.pk) if assignments else {}  # all of the couple's
     for a in assignments:
         a.couple = couple
         a.reminder_panels = panels[a.pk]

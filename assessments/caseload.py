@@ -48,6 +48,7 @@ from django.utils import timezone, translation
 from django.utils.autoreload import file_changed
 
 from clients.models import Couple, Partner
+from practice import prepared
 
 from . import answering, scoring, waiting
 from .models import Answer, Assignment, CaseloadRow, Response, SafetyAlert, Score
@@ -476,6 +477,28 @@ class Progress:
     instrument_id: int
 
 
+def _progress(assignments):
+    # Counted per response through the answers' index, not by joining and grouping every answer of the page.
+    answered = Answer.objects.filter(response=OuterRef("pk")).order_by().values("response").annotate(n=Count("pk"))
+    return (
+        Response.objects.filter(assignment_id__in=assignments)
+        .annotate(answered=Coalesce(Subquery(answered.values("n")), 0), instrument_id=F("assignment__instrument_id"))
+        .values_list("partner_id", "started_at", "submitted_at", "answered", "instrument_id")
+    )
+
+
+# Both read on every view of the caseload: compiled once per process and page length (practice/prepared.py).
+_PARTNERS = prepared.Query(
+    lambda couples: (
+        Partner.objects.filter(couple_id__in=couples)
+        .order_by("couple_id", "position")
+        .values_list("couple_id", "pk", "position", "first_name", "last_name")
+    ),
+    "couples",
+)
+_PROGRESS = prepared.Query(_progress, "assignments")
+
+
 def attach_overview(rows):
     """Give every caseload row of one page ``.overview`` (A and B, ``PartnerLine``) with two fixed queries.
 
@@ -488,20 +511,10 @@ def attach_overview(rows):
     if not rows:
         return rows
     partners = {r.pk: [] for r in rows}
-    named = Partner.objects.filter(couple_id__in=partners).order_by("couple_id", "position")
-    for couple_id, pk, position, first_name, last_name in named.values_list(
-        "couple_id", "pk", "position", "first_name", "last_name"
-    ):
+    for couple_id, pk, position, first_name, last_name in _PARTNERS.rows(couples=list(partners)):
         partners[couple_id].append((pk, position, first_name, last_name))
     current_ids = [r.current_id for r in rows if r.current_id]
-    # Counted per response through the answers' index, not by joining and grouping every answer of the page.
-    answered = Answer.objects.filter(response=OuterRef("pk")).order_by().values("response").annotate(n=Count("pk"))
-    responses = {
-        partner_id: Progress(*values)
-        for partner_id, *values in Response.objects.filter(assignment_id__in=current_ids)
-        .annotate(answered=Coalesce(Subquery(answered.values("n")), 0), instrument_id=F("assignment__instrument_id"))
-        .values_list("partner_id", "started_at", "submitted_at", "answered", "instrument_id")
-    }
+    responses = {partner_id: Progress(*values) for partner_id, *values in _PROGRESS.rows(assignments=current_ids)}
     for row in rows:
         row.overview = tuple(_partner_line(row, *partner, responses.get(partner[0])) for partner in partners[row.pk])
     return rows

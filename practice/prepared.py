@@ -1,19 +1,22 @@
-"""The statements a worker runs for every message: compiled once per process, planned once per connection.
+"""Statements run again and again: compiled once per process, planned once per connection.
 
-A worker sending a batch of e-mails runs the same few statements for each one. Django compiles a
-queryset's SQL afresh on every execution (about a millisecond for the reminder's seven-table join),
-and it leaves psycopg's prepared statements off, so PostgreSQL plans that join afresh each time too
-(about 0.75 ms, four times what running it costs). For these few statements only:
+A worker sending a batch of e-mails runs the same few statements for each one, and every view of
+the caseload, a couple's page or a comparison runs the same few reads. Django compiles a
+queryset's SQL afresh on every execution (about a millisecond for the reminder's seven-table join,
+half a millisecond for most of a page's reads), and it leaves psycopg's prepared statements off, so
+PostgreSQL plans each statement afresh each time too (about 0.75 ms for that join, four times what
+running it costs). For these statements only:
 
 * ``Query`` compiles a queryset once per process and runs it again with other values for its
   parameters, building the same model instances (``select_related`` objects and annotations
-  included) that iterating the queryset would;
+  included) that iterating the queryset would, or the tuples of a ``values_list()``;
 * ``cursor()`` is a cursor whose statements PostgreSQL prepares: parsed and planned once per
-  connection, then only executed.
+  connection, then only executed. Web processes keep their connections for a minute
+  (``conn_max_age``), so a page's reads are planned once a minute, not once a view.
 
 Both go through Django's cursor wrappers, so query logging, ``connection.execute_wrapper`` and the
-tests' query counts see every statement as usual. Everything else in the site is untouched: its
-statements are one-offs a request runs once, where preparing would only add a round trip.
+tests' query counts see every statement as usual. Everything else in the site is untouched: the
+statements a request shapes from what was asked (filters, sort orders, forms) stay Django's.
 
 Prepared statements live in the database session. A pooler in front of PostgreSQL that hands one
 session's statements to another (PgBouncer in transaction mode before 1.21) cannot keep them:
@@ -79,6 +82,11 @@ class Query:
     the SQL it compiles to is kept, and each call swaps the markers in its parameters for the
     values given. Only values the queryset passes as parameters can change this way: a marker
     that does not show up among the compiled parameters is an error at the first call.
+
+    A list of ids (``couple_id__in=couples``) is a parameter too: ``build`` gets a list of markers
+    as long as the list given, and the SQL is compiled once per length (a page's 25 couples, or
+    fewer on its last page). ``all()`` gives model instances; ``rows()`` gives the tuples of a
+    ``values_list()`` queryset.
     """
 
     def __init__(self, build, *names):
@@ -86,35 +94,60 @@ class Query:
         self.names = names
         self._compiled = {}
 
-    def _compile(self, connection):
-        markers = {name: next(_markers) for name in self.names}
+    def _compile(self, connection, shape):
+        markers = {
+            name: next(_markers) if length is None else [next(_markers) for _ in range(length)]
+            for name, length in zip(self.names, shape, strict=True)
+        }
         queryset = self.build(**markers)
         compiler = queryset.query.get_compiler(connection=connection)
         sql, params = compiler.as_sql()
         slots = {}
         for name, marker in markers.items():
-            slots[name] = [i for i, value in enumerate(params) if value == marker]
-            if not slots[name]:
-                raise ValueError(f"{name!r} is not a parameter of the compiled query")
+            for i, one in enumerate(marker if isinstance(marker, list) else [marker]):
+                slots[name, i] = [at for at, value in enumerate(params) if value == one]
+                if not slots[name, i]:
+                    raise ValueError(f"{name!r} is not a parameter of the compiled query")
         klass_info, select = compiler.klass_info, compiler.select
-        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
-        attnames = [column[0].target.attname for column in select[start:end]]
-        compiled = (sql, list(params), slots, compiler, klass_info, select, (start, end), attnames)
-        self._compiled[connection.alias, connection.vendor] = compiled
+        if klass_info is not None:  # model instances
+            start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+            attnames = [column[0].target.attname for column in select[start:end]]
+            order = None
+        else:  # values_list(): the named fields in the order asked for, as ValuesListIterable gives them
+            start = end = 0
+            attnames = []
+            query = queryset.query
+            names = [*query.extra_select, *query.values_select, *query.annotation_select]
+            fields = list(queryset._fields or names)
+            order = None if fields == names else [names.index(f) for f in fields]
+        compiled = (sql, list(params), slots, compiler, klass_info, select, (start, end), attnames, order)
+        self._compiled[connection.alias, connection.vendor, shape] = compiled
         return compiled
 
-    def all(self, using="default", **values):
-        """The model instances the queryset would give for these values, as a list."""
+    def _run(self, using, values):
         connection = connections[using]
-        compiled = self._compiled.get((connection.alias, connection.vendor)) or self._compile(connection)
-        sql, params, slots, compiler, klass_info, select, (start, end), attnames = compiled
+        shape = tuple(len(values[name]) if isinstance(values[name], list | tuple) else None for name in self.names)
+        if any(length == 0 for length in shape):
+            return None, None  # an empty list matches nothing: no query
+        key = connection.alias, connection.vendor, shape
+        compiled = self._compiled.get(key) or self._compile(connection, shape)
+        sql, params, slots = compiled[:3]
         params = list(params)
-        for name, positions in slots.items():
-            for i in positions:
-                params[i] = values[name]
+        for (name, i), positions in slots.items():
+            value = values[name][i] if shape[self.names.index(name)] is not None else values[name]
+            for at in positions:
+                params[at] = value
         with cursor(using) as c:
             c.execute(sql, params)
             rows = c.fetchall()
+        return compiled, rows
+
+    def all(self, using="default", **values):
+        """The model instances the queryset would give for these values, as a list."""
+        compiled, rows = self._run(using, values)
+        if compiled is None:
+            return []
+        _, _, _, compiler, klass_info, select, (start, end), attnames, _ = compiled
         model = klass_info["model"]
         populators = get_related_populators(klass_info, select, using)
         annotations = compiler.annotation_col_map
@@ -127,6 +160,17 @@ class Query:
                 setattr(obj, attr, row[position])
             objects.append(obj)
         return objects
+
+    def rows(self, using="default", **values):
+        """The tuples a ``values_list()`` queryset would give for these values, as a list."""
+        compiled, rows = self._run(using, values)
+        if compiled is None:
+            return []
+        compiler, order = compiled[3], compiled[8]
+        found = compiler.results_iter(results=[rows])
+        if order is None:
+            return [tuple(row) for row in found]
+        return [tuple(row[i] for i in order) for row in found]
 
     def first(self, using="default", **values):
         """The first instance for these values, or None (the queryset decides the order, if any)."""

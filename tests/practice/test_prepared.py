@@ -82,3 +82,37 @@ def test_prepared_statements_can_be_turned_off_for_a_pooler(world, settings):
     assert prepared_statements() == []
     first.refresh_from_db()
     assert first.status == Reminder.Status.SENT
+
+
+def test_a_list_of_ids_is_a_parameter_compiled_once_per_length(world):
+    first, second = invitations(world)
+    query = prepared.Query(
+        lambda reminders: Reminder.objects.filter(pk__in=reminders).order_by("pk").values_list("pk", "kind", "due_at"),
+        "reminders",
+    )
+    expected = list(
+        Reminder.objects.filter(pk__in=[first.pk, second.pk]).order_by("pk").values_list("pk", "kind", "due_at")
+    )
+    assert query.rows(reminders=[first.pk, second.pk]) == expected
+    assert query.rows(reminders=[second.pk, first.pk]) == expected  # the values change, not the SQL
+    assert query.rows(reminders=[second.pk]) == expected[1:]  # another length: compiled once more
+    assert len(query._compiled) == 2
+    with CaptureQueriesContext(connection) as queries:
+        assert query.rows(reminders=[]) == []
+        assert query.all(reminders=[]) == []
+    assert queries.captured_queries == []  # an empty list matches nothing: no query at all
+
+
+def test_values_come_in_the_order_asked_for_even_with_annotations(world):
+    from django.db.models import F
+
+    first, _ = invitations(world)
+    query = prepared.Query(
+        lambda reminder: (
+            Reminder.objects.filter(pk=reminder)
+            .annotate(couple=F("response__assignment__couple_id"))
+            .values_list("couple", "pk", "kind")
+        ),
+        "reminder",
+    )
+    assert query.rows(reminder=first.pk) == [(world.couple.pk, first.pk, first.kind)]

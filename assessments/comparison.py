@@ -17,7 +17,7 @@ from django.utils.translation import get_language_info
 
 from practice import prepared
 
-from . import charts, loader, scoring, talk, translations
+from . import answering, charts, loader, scoring, talk, translations
 from .models import Answer, Assignment, ComparisonReport, Item, Response, ResponseLink, SafetyAlert
 from .scores import answers_of
 
@@ -558,7 +558,14 @@ def _assignments(assignments):
 # The couple's page reads these on every view: compiled once per process (practice/prepared.py),
 # where the queryset and its prefetch cost about 4 ms of compiling each time.
 _COUPLE_ASSIGNMENTS = prepared.Query(
-    lambda couple: _assignments(Assignment.objects.filter(couple=couple)).order_by("-assigned_at", "-pk"), "couple"
+    # The instrument's definition (tens of kB of JSON) comes from the process's cache of published
+    # versions instead, parsed once per process rather than once per administration and view.
+    lambda couple: (
+        _assignments(Assignment.objects.filter(couple=couple))
+        .defer("instrument__definition")
+        .order_by("-assigned_at", "-pk")
+    ),
+    "couple",
 )
 _COUPLE_RESPONSES = prepared.Query(lambda couple: _responses().filter(assignment__couple=couple), "couple")
 
@@ -583,8 +590,14 @@ def administrations(couple, pk=None):
         # for the next view, as a prefetch would leave it.
         if response.assignment_id in by_assignment:
             by_assignment[response.assignment_id].append(response)
+    instruments = {}
     for assignment in assignments:
         assignment.couple = couple
+        instrument = instruments.get(assignment.instrument_id)
+        if instrument is None:
+            instrument = instruments[assignment.instrument_id] = assignment.instrument
+            instrument.definition = answering.definition(instrument.pk)  # a published version never changes
+        assignment.instrument = instrument
         for response in by_assignment[assignment.pk]:
             response.assignment = assignment
         prepared.prefetched(assignment, "responses", by_assignment[assignment.pk])
